@@ -65,7 +65,7 @@ $(B)/srclist: FORCE
 	@echo "$(CORE_SRCS) $(NGX_SRCS)" > $@.new
 	@cmp -s $@.new $@ && rm -f $@.new || mv $@.new $@
 
-$(B)/nginx/Makefile: config $(B)/srclist
+$(B)/nginx/objs/Makefile: config $(B)/srclist
 	rm -rf $(B)/nginx
 	cp -a $(NGX_SRC) $(B)/nginx
 	cd $(B)/nginx && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
@@ -75,9 +75,9 @@ $(B)/nginx/Makefile: config $(B)/srclist
 	    --add-dynamic-module=$(CURDIR) > configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }
 
-$(B)/ngx_http_qcc_module.so: $(B)/nginx/Makefile $(CORE_SRCS) $(CORE_HDRS) \
+$(B)/ngx_http_qcc_module.so: $(B)/nginx/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) \
                              $(NGX_SRCS) $(NGX_HDRS)
-	$(MAKE) -s -C $(B)/nginx modules
+	$(MAKE) -s -C $(B)/nginx -f objs/Makefile modules
 	cp $(B)/nginx/objs/ngx_http_qcc_module.so $@
 
 # --- unit tests of the nginx-free core -------------------------------------

@@ -1,0 +1,412 @@
+/*
+ * ngx_http_qcc_module: directives, configuration create/merge, and
+ * registration of the phase handler and variables.
+ */
+
+#include "ngx_http_qcc_module.h"
+
+
+static void *ngx_http_qcc_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_qcc_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_qcc_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_qcc_postconfiguration(ngx_conf_t *cf);
+
+static char *ngx_http_qcc_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qcc_secret_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qcc_secret_key_env(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qcc_sign(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qcc_set_secret(ngx_conf_t *cf,
+    ngx_http_qcc_loc_conf_t *qlcf, u_char *data, size_t len);
+static void ngx_http_qcc_wipe_secret(void *data);
+
+
+static ngx_command_t  ngx_http_qcc_commands[] = {
+
+    { ngx_string("qcc_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_qcc_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qcc_secret_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_qcc_secret_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qcc_secret_key_env"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_qcc_secret_key_env,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qcc_sign"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_qcc_sign,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_qcc_loc_conf_t, sign),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_qcc_module_ctx = {
+    ngx_http_qcc_preconfiguration,         /* preconfiguration */
+    ngx_http_qcc_postconfiguration,        /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_qcc_create_loc_conf,          /* create location configuration */
+    ngx_http_qcc_merge_loc_conf            /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_qcc_module = {
+    NGX_MODULE_V1,
+    &ngx_http_qcc_module_ctx,              /* module context */
+    ngx_http_qcc_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_qcc_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_qcc_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_qcc_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->key = { 0, NULL };
+     *     conf->key_arg = { 0, NULL };
+     *     conf->secret = { 0, NULL };
+     *     conf->sign_file = NULL;
+     *     conf->sign_line = 0;
+     */
+
+    conf->sign = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_qcc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_qcc_loc_conf_t *prev = parent;
+    ngx_http_qcc_loc_conf_t *conf = child;
+
+    if (conf->key.data == NULL) {
+        conf->key = prev->key;
+        conf->key_arg = prev->key_arg;
+    }
+
+    if (conf->secret.data == NULL) {
+        conf->secret = prev->secret;
+    }
+
+    if (conf->sign == NGX_CONF_UNSET) {
+        conf->sign = prev->sign;
+        conf->sign_file = prev->sign_file;
+        conf->sign_line = prev->sign_line;
+    }
+
+    ngx_conf_merge_value(conf->sign, prev->sign, 0);
+
+    if (conf->sign && (conf->key.data == NULL || conf->secret.data == NULL)) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"qcc_sign on\" needs %s in effect in %s:%ui",
+                      conf->key.data == NULL
+                      ? "\"qcc_key\""
+                      : "\"qcc_secret_key_file\" or \"qcc_secret_key_env\"",
+                      conf->sign_file, conf->sign_line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qcc_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_qcc_sign_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_qcc_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    /*
+     * Signing runs in the precontent phase, after every access check, so
+     * that "satisfy", auth_basic, auth_request and allow/deny decide
+     * exactly as they would without this module.
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_qcc_sign_handler;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_qcc_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qcc_loc_conf_t *qlcf = conf;
+
+    u_char     *p;
+    ngx_str_t  *value;
+
+    if (qlcf->key.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "takes an empty AppKey";
+    }
+
+    qlcf->key = value[1];
+
+    p = ngx_pnalloc(cf->pool, sizeof("key=") - 1 + 3 * value[1].len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    qlcf->key_arg.data = p;
+    p = ngx_cpymem(p, "key=", sizeof("key=") - 1);
+    p += qcc_sign_escape_key(value[1].data, value[1].len, p);
+    qlcf->key_arg.len = p - qlcf->key_arg.data;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_qcc_secret_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qcc_loc_conf_t *qlcf = conf;
+
+    char             *rv;
+    u_char            buf[NGX_HTTP_QCC_SECRET_MAX + 2];
+    size_t            len;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *value, name;
+    ngx_file_info_t   fi;
+
+    if (qlcf->secret.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "qcc: cannot open secret key file \"%s\"",
+                           name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    rv = NGX_CONF_ERROR;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "qcc: cannot stat secret key file \"%s\"",
+                           name.data);
+        goto done;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "qcc: secret key file \"%s\" is not a file",
+                           name.data);
+        goto done;
+    }
+
+    if (fi.st_mode & (S_IRGRP|S_IROTH)) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "qcc: secret key file \"%s\" is readable by "
+                           "group or others; chmod 0600 it", name.data);
+    }
+
+    n = ngx_read_fd(fd, buf, sizeof(buf));
+    if (n == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "qcc: cannot read secret key file \"%s\"",
+                           name.data);
+        goto done;
+    }
+
+    len = n;
+
+    /* one trailing newline is the editor's, not the secret's */
+
+    if (len && buf[len - 1] == LF) {
+        len--;
+        if (len && buf[len - 1] == CR) {
+            len--;
+        }
+    }
+
+    if (len > NGX_HTTP_QCC_SECRET_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "qcc: secret key file \"%s\" is larger than %d "
+                           "bytes", name.data, NGX_HTTP_QCC_SECRET_MAX);
+        goto done;
+    }
+
+    if (len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "qcc: secret key file \"%s\" is empty", name.data);
+        goto done;
+    }
+
+    rv = ngx_http_qcc_set_secret(cf, qlcf, buf, len);
+
+done:
+
+    ngx_explicit_memzero(buf, sizeof(buf));
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
+                           ngx_close_file_n " \"%s\" failed", name.data);
+    }
+
+    return rv;
+}
+
+
+static char *
+ngx_http_qcc_secret_key_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qcc_loc_conf_t *qlcf = conf;
+
+    char       *env;
+    size_t      len;
+    ngx_str_t  *value;
+
+    if (qlcf->secret.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    env = getenv((char *) value[1].data);
+    len = env ? ngx_strlen(env) : 0;
+
+    if (len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "qcc: environment variable \"%V\" is unset or "
+                           "empty", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (len > NGX_HTTP_QCC_SECRET_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "qcc: environment variable \"%V\" is longer than "
+                           "%d bytes", &value[1], NGX_HTTP_QCC_SECRET_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_qcc_set_secret(cf, qlcf, (u_char *) env, len);
+}
+
+
+/* the secret is kept only in configuration memory, wiped with it */
+
+static char *
+ngx_http_qcc_set_secret(ngx_conf_t *cf, ngx_http_qcc_loc_conf_t *qlcf,
+    u_char *data, size_t len)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(cf->pool, sizeof(ngx_str_t));
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    qlcf->secret.data = ngx_pnalloc(cf->pool, len);
+    if (qlcf->secret.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(qlcf->secret.data, data, len);
+    qlcf->secret.len = len;
+
+    *(ngx_str_t *) cln->data = qlcf->secret;
+    cln->handler = ngx_http_qcc_wipe_secret;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_qcc_wipe_secret(void *data)
+{
+    ngx_str_t  *secret = data;
+
+    ngx_explicit_memzero(secret->data, secret->len);
+}
+
+
+static char *
+ngx_http_qcc_sign(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qcc_loc_conf_t *qlcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    qlcf->sign_file = cf->conf_file->file.name.data;
+    qlcf->sign_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}

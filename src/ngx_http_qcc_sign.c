@@ -1,0 +1,334 @@
+/*
+ * Signing of proxied QCC calls: the precontent phase handler that puts
+ * key, Token and Timespan on the request sent upstream, and the
+ * $qcc_timespan and $qcc_token variables.
+ */
+
+#include "ngx_http_qcc_module.h"
+
+
+static ngx_int_t ngx_http_qcc_sign_args(ngx_http_request_t *r,
+    ngx_http_qcc_loc_conf_t *qlcf);
+static ngx_int_t ngx_http_qcc_sign_headers(ngx_http_request_t *r,
+    ngx_http_qcc_ctx_t *ctx);
+static ngx_int_t ngx_http_qcc_push_header(ngx_http_request_t *r,
+    ngx_list_t *headers, ngx_str_t *key, u_char *lowcase, u_char *value,
+    size_t len);
+static ngx_int_t ngx_http_qcc_timespan_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_qcc_token_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_str_t  ngx_http_qcc_token_name = ngx_string("Token");
+static ngx_str_t  ngx_http_qcc_timespan_name = ngx_string("Timespan");
+
+
+static ngx_http_variable_t  ngx_http_qcc_sign_vars[] = {
+
+    { ngx_string("qcc_timespan"), NULL, ngx_http_qcc_timespan_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("qcc_token"), NULL, ngx_http_qcc_token_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_qcc_sign_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_qcc_sign_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_http_qcc_ctx_t *
+ngx_http_qcc_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_qcc_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_qcc_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_qcc_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_qcc_module);
+    }
+
+    return ctx;
+}
+
+
+/*
+ * The Timespan and Token of this request, computed once so that the
+ * headers and the variables agree; NULL when no account is in effect.
+ */
+
+ngx_http_qcc_ctx_t *
+ngx_http_qcc_sign_values(ngx_http_request_t *r,
+    ngx_http_qcc_loc_conf_t *qlcf)
+{
+    ngx_http_qcc_ctx_t  *ctx;
+
+    if (qlcf->key.data == NULL || qlcf->secret.data == NULL) {
+        return NULL;
+    }
+
+    ctx = ngx_http_qcc_get_ctx(r);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    if (ctx->signed_) {
+        return ctx;
+    }
+
+    ctx->timespan_len = qcc_sign_timespan(ngx_time(), ctx->timespan);
+
+    if (ctx->timespan_len == 0
+        || qcc_sign_token(qlcf->key.data, qlcf->key.len,
+                          ctx->timespan, ctx->timespan_len,
+                          qlcf->secret.data, qlcf->secret.len, ctx->token)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "qcc: computing the request token failed");
+        return NULL;
+    }
+
+    ctx->signed_ = 1;
+
+    return ctx;
+}
+
+
+ngx_int_t
+ngx_http_qcc_sign_handler(ngx_http_request_t *r)
+{
+    ngx_http_qcc_ctx_t       *ctx;
+    ngx_http_qcc_loc_conf_t  *qlcf;
+
+    qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qcc_module);
+
+    if (!qlcf->sign) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_qcc_sign_values(r, qlcf);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_qcc_sign_args(r, qlcf) != NGX_OK
+        || ngx_http_qcc_sign_headers(r, ctx) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "qcc sign: timespan %*s", ctx->timespan_len,
+                   ctx->timespan);
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Both r->args (proxy_pass with a URI part) and r->unparsed_uri
+ * (proxy_pass without one) carry the new query string, so the path and
+ * every other argument go upstream byte for byte.
+ */
+
+static ngx_int_t
+ngx_http_qcc_sign_args(ngx_http_request_t *r, ngx_http_qcc_loc_conf_t *qlcf)
+{
+    u_char  *p, *q, *path_end;
+    size_t   len, path_len;
+
+    path_len = 0;
+
+    if (r->valid_unparsed_uri) {
+        path_end = ngx_strlchr(r->unparsed_uri.data,
+                               r->unparsed_uri.data + r->unparsed_uri.len,
+                               '?');
+        path_len = (path_end ? path_end : r->unparsed_uri.data
+                                          + r->unparsed_uri.len)
+                   - r->unparsed_uri.data;
+    }
+
+    len = path_len + 1 + qlcf->key_arg.len + 1 + r->args.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    q = ngx_cpymem(p, r->unparsed_uri.data, path_len);
+    *q++ = '?';
+
+    len = qcc_sign_args(r->args.data, r->args.len,
+                        qlcf->key_arg.data, qlcf->key_arg.len, q);
+
+    r->args.data = q;
+    r->args.len = len;
+
+    if (r->valid_unparsed_uri) {
+        r->unparsed_uri.data = p;
+        r->unparsed_uri.len = path_len + 1 + len;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A new header list without any Token or Timespan of the client's, with
+ * ours appended.  The list is rebuilt rather than edited in place since
+ * a subrequest shares its parts with the parent request.
+ */
+
+static ngx_int_t
+ngx_http_qcc_sign_headers(ngx_http_request_t *r, ngx_http_qcc_ctx_t *ctx)
+{
+    ngx_uint_t        i, n;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *header, *h;
+
+    n = 0;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+
+    if (ngx_list_init(&headers, r->pool, n + 2, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        header = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+
+            if ((header[i].key.len == sizeof("token") - 1
+                 && ngx_strncmp(header[i].lowcase_key, "token",
+                                sizeof("token") - 1) == 0)
+                || (header[i].key.len == sizeof("timespan") - 1
+                    && ngx_strncmp(header[i].lowcase_key, "timespan",
+                                   sizeof("timespan") - 1) == 0))
+            {
+                continue;
+            }
+
+            h = ngx_list_push(&headers);
+            if (h == NULL) {
+                return NGX_ERROR;
+            }
+
+            *h = header[i];
+        }
+    }
+
+    if (ngx_http_qcc_push_header(r, &headers, &ngx_http_qcc_timespan_name,
+                                 (u_char *) "timespan", ctx->timespan,
+                                 ctx->timespan_len)
+        != NGX_OK
+        || ngx_http_qcc_push_header(r, &headers, &ngx_http_qcc_token_name,
+                                    (u_char *) "token", ctx->token,
+                                    QCC_TOKEN_LEN)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    r->headers_in.headers = headers;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qcc_push_header(ngx_http_request_t *r, ngx_list_t *headers,
+    ngx_str_t *key, u_char *lowcase, u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key = *key;
+    h->lowcase_key = lowcase;
+    h->hash = ngx_hash_key(lowcase, key->len);
+    h->value.data = value;
+    h->value.len = len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qcc_timespan_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_qcc_ctx_t  *ctx;
+
+    ctx = ngx_http_qcc_sign_values(r,
+                   ngx_http_get_module_loc_conf(r, ngx_http_qcc_module));
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = ctx->timespan;
+    v->len = ctx->timespan_len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qcc_token_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_qcc_ctx_t  *ctx;
+
+    ctx = ngx_http_qcc_sign_values(r,
+                   ngx_http_get_module_loc_conf(r, ngx_http_qcc_module));
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = ctx->token;
+    v->len = QCC_TOKEN_LEN;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
