@@ -312,8 +312,27 @@ SKIP: {
     set_cb_status($cbdir, 200);
     $p = $m->push(feed => 'dd_risk_mnr', callback => $cb);
     ok($p->{ok} && $p->{order}{orderNo}, 'push without orderNo creates one');
+
+    my $many = $m->_ctl(POST => '/__mock/push_many', {
+        feed => 'dd_corp_monitor', count => 6, concurrency => 3,
+        callback => $cb, order => { records => 1 } });
+    is($many->{ok}, 6, 'push_many: 6 pushed');
+    my %seen = map { $_->{orderNo} => 1 } @{ $many->{results} };
+    is(scalar keys %seen, 6, 'six distinct orders');
+
+    # A slow download (rate in bytes per second).
+    $m->behave(path => $zp, rate => 4000);
+    my $t0 = time;
+    my $slow = $http->get($o->{downloadUrl});
+    ok($slow->{status} == 200 && time - $t0 > 0.1, 'rate-limited download')
+        or diag explain [$slow->{status}, time - $t0];
+    $m->behave(path => $zp, clear => 1);
     kill 'TERM', $cbpid;
     waitpid $cbpid, 0;
+    $p = $m->push(feed => 'dd_risk_mnr', orderNo => $o->{orderNo},
+                  callback => $cb);
+    ok($p->{pushed} && !$p->{ok} && $p->{error}, 'refused callback: failure')
+        or diag explain $p;
 }
 
 # --- behaviours on API paths, stats, concurrency ---------------------------------
@@ -345,6 +364,44 @@ SKIP: {
     is($st->{endpoints}{$bp}{count} - $before, 3, 'three counted');
 }
 
+# --- run-time configuration, robustness ------------------------------------------
+
+{
+    my $c = $m->_ctl(POST => '/__mock/config',
+                     { files_base => 'http://localhost:' . $m->port });
+    is($c->{files_base}, 'http://localhost:' . $m->port, 'config files_base');
+    my $r = $m->api(GET => '/api/radar_ext/createReport?reportType=week');
+    $r = $m->api(GET => '/api/radar_ext/getReportInfo?orderNo='
+                 . $r->{json}{result}{orderNo});
+    like($r->{json}{result}{reportUrl}, qr{^http://localhost:\d+/files/},
+         'reportUrl on the configured files host');
+    $m->_ctl(POST => '/__mock/config',
+             { files_base => $m->base_url, clock_offset => 3600 });
+    is($m->api(GET => '/api/dd_risk_mnr/listDdRiskLatestOrderNo')
+       ->{json}{status}, '107', 'mock clock ahead: Timespan out of window');
+    $m->_ctl(POST => '/__mock/config', { clock_offset => 0 });
+
+    for my $junk ("GARBAGE\r\n\r\n",
+                  "GET /api/x?key=%ZZ%E4 HTTP/1.1\r\nHost: x\r\n"
+                  . "Content-Length: nope\r\n\r\n",
+                  "POST /__mock/order HTTP/1.1\r\nHost: x\r\n"
+                  . "Content-Length: 5\r\n\r\n[1,2]",
+                  "POST /__mock/behave HTTP/1.1\r\nHost: x\r\n"
+                  . "Content-Length: 30\r\n\r\n{\"path\":\"/x\",\"fail\":\"abc\"}  ",
+                  "GET /files/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n") {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $m->port) or die;
+        print $s $junk;
+        shutdown $s, 1;
+        local $/;
+        my $ans = <$s> // '';
+        like($ans, qr{^HTTP/1\.[01] 4\d\d|Error code: 400}, 'junk refused with 4xx: '
+             . substr($junk, 0, 20));
+    }
+    is($m->api(GET => '/api/dd_risk_mnr/listDdRiskLatestOrderNo')
+       ->{json}{status}, '200', 'still serving after junk');
+}
+
 # --- reset, stop ---------------------------------------------------------------------
 
 $m->reset;
@@ -358,6 +415,8 @@ $m->stop;
 ok(!kill(0, $pid), 'mock stopped by PID');
 ok(!-e $m->dir . '/mock.pid', 'pid file removed');
 unlike($m->log_text, qr/SecretKey|Other-Secret/, 'no secret in the log');
+unlike($m->log_text, qr/handler error|control error|Traceback/,
+       'no internal error in the log');
 
 done_testing;
 
