@@ -166,6 +166,11 @@ is($r->{json}{status}, '201', 'second account signs with its own secret');
     my $p2 = $m->api(GET => $rel);
     like($p1->{content}, qr/^%PDF-1\.4/, 'retrieve serves a PDF');
     is(md5_hex($p1->{content}), md5_hex($p2->{content}), 'deterministic');
+    my ($code) = $rel =~ /code=(\w+)/;
+    is(md5_hex($http->get($m->url("/__mock/retrieve?code=$code"))->{content}),
+       md5_hex($p1->{content}), '/__mock/retrieve gives the same bytes');
+    my $reports = $m->_ctl(GET => '/__mock/reports');
+    ok(-f $reports->{radar}{$rpt_order}{path}, 'radar report file on disk');
     is($m->api(GET => $rel, token => '0' x 32)->{json}{status}, '107',
        'retrieve is signature-checked');
     $r = $m->api(POST => '/api/yj/Report/CreateReport?keyNo=x&reportFormat=2');
