@@ -1,0 +1,1316 @@
+/*
+ * Streaming validation of a QCC push file, nginx-free.
+ *
+ * A byte-driven JSON scanner (RFC 8259 and UTF-8) with an explicit stack,
+ * so neither memory nor C stack grows with the input.  Only three things
+ * are ever copied: the top-level keys (for the duplicate check), the
+ * values of pushDate and totalSize, and the bytes of the current record,
+ * which is then parsed alone with cJSON.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "qcc_pushjson.h"
+
+
+enum {
+    QCC_PJ_BOM0 = 0,          /* the very first byte */
+    QCC_PJ_BOM1,
+    QCC_PJ_BOM2,
+    QCC_PJ_VALUE,             /* a value is expected */
+    QCC_PJ_VALUE_OR_END,      /* after '[' */
+    QCC_PJ_KEY_OR_END,        /* after '{' */
+    QCC_PJ_KEY,               /* after ',' in an object */
+    QCC_PJ_COLON,
+    QCC_PJ_AFTER,             /* after a value: ',' or a bracket */
+    QCC_PJ_DONE,              /* after the JSON text */
+    QCC_PJ_STR,
+    QCC_PJ_STR_ESC,
+    QCC_PJ_STR_HEX,
+    QCC_PJ_STR_LOW_BS,        /* a high surrogate wants "\u" + low */
+    QCC_PJ_STR_LOW_U,
+    QCC_PJ_STR_UTF8,          /* continuation bytes */
+    QCC_PJ_NUM_MINUS,
+    QCC_PJ_NUM_ZERO,
+    QCC_PJ_NUM_INT,
+    QCC_PJ_NUM_DOT,
+    QCC_PJ_NUM_FRAC,
+    QCC_PJ_NUM_E,
+    QCC_PJ_NUM_ESIGN,
+    QCC_PJ_NUM_EXP,
+    QCC_PJ_LIT,
+    QCC_PJ_FINISHED
+};
+
+/* top-level members */
+enum {
+    QCC_PJ_M_OTHER = 0,
+    QCC_PJ_M_DATE,
+    QCC_PJ_M_TOTAL,
+    QCC_PJ_M_RESULT
+};
+
+/* where string or number bytes are copied */
+enum {
+    QCC_PJ_CAP_NONE = 0,
+    QCC_PJ_CAP_KEY,
+    QCC_PJ_CAP_DATE,
+    QCC_PJ_CAP_TOTAL_STR,
+    QCC_PJ_CAP_TOTAL_NUM
+};
+
+#define QCC_PJ_F_DATE       0x01
+#define QCC_PJ_F_TOTAL      0x02
+#define QCC_PJ_F_RESULT     0x04    /* result seen */
+#define QCC_PJ_F_IN_RESULT  0x08    /* inside the result array */
+#define QCC_PJ_F_RECORD     0x10    /* inside a record */
+
+#define QCC_PJ_REC_MIN      4096
+
+
+/*
+ * Bytes that go through a string unchanged and need no look: printable
+ * ASCII except '"' and '\\'.
+ */
+static const unsigned char  qcc_pushjson_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+    /* 0x80 and above: 0 */
+};
+
+static const char  *qcc_pushjson_names[] = {
+    "ok", "syntax", "utf8", "truncated", "trailing", "depth", "top",
+    "dupkey", "keys", "pushdate", "totalsize", "result", "record",
+    "record_size", "record_parse", "id_missing", "id_type", "id_empty",
+    "count", "callback", "nomem", "state"
+};
+
+
+static int qcc_pushjson_fail(qcc_pushjson_t *ctx, int rc, uint64_t off,
+    const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__ ((format (printf, 4, 5)))
+#endif
+    ;
+
+
+static int
+qcc_pushjson_fail(qcc_pushjson_t *ctx, int rc, uint64_t off,
+    const char *fmt, ...)
+{
+    va_list  args;
+
+    ctx->rc = rc;
+    ctx->err_offset = off;
+
+    va_start(args, fmt);
+    vsnprintf(ctx->err, sizeof(ctx->err), fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+void
+qcc_pushjson_init(qcc_pushjson_t *ctx, const qcc_pushjson_limits_t *limits)
+{
+    memset(ctx, 0, sizeof(qcc_pushjson_t));
+
+    if (limits) {
+        ctx->limits = *limits;
+    }
+
+    if (ctx->limits.record_max == 0) {
+        ctx->limits.record_max = QCC_PUSHJSON_RECORD_MAX;
+    }
+
+    if (ctx->limits.depth_max == 0) {
+        ctx->limits.depth_max = QCC_PUSHJSON_DEPTH;
+    }
+
+    if (ctx->limits.depth_max > QCC_PUSHJSON_DEPTH_LIMIT) {
+        ctx->limits.depth_max = QCC_PUSHJSON_DEPTH_LIMIT;
+    }
+
+    ctx->state = QCC_PJ_BOM0;
+}
+
+
+void
+qcc_pushjson_free(qcc_pushjson_t *ctx)
+{
+    free(ctx->rec);
+    ctx->rec = NULL;
+    ctx->rec_size = 0;
+    ctx->rec_len = 0;
+}
+
+
+const char *
+qcc_pushjson_error(const qcc_pushjson_t *ctx)
+{
+    return ctx->err;
+}
+
+
+uint64_t
+qcc_pushjson_error_offset(const qcc_pushjson_t *ctx)
+{
+    return ctx->err_offset;
+}
+
+
+const char *
+qcc_pushjson_strerror(int rc)
+{
+    if (rc < 0 || rc >= QCC_PUSHJSON_ERR_LAST) {
+        return "unknown";
+    }
+
+    return qcc_pushjson_names[rc];
+}
+
+
+/* Copies decoded string bytes to where the current capture goes. */
+static int
+qcc_pushjson_put(qcc_pushjson_t *ctx, const unsigned char *s, size_t n,
+    uint64_t off)
+{
+    switch (ctx->capture) {
+
+    case QCC_PJ_CAP_KEY:
+        if (n > QCC_PUSHJSON_KEYS_MAX - ctx->keys_len) {
+            return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_KEYS, off,
+                       "at byte %llu: top-level keys longer than %d bytes "
+                       "in total", (unsigned long long) off,
+                       QCC_PUSHJSON_KEYS_MAX);
+        }
+
+        memcpy(ctx->keys + ctx->keys_len, s, n);
+        ctx->keys_len += n;
+        return QCC_PUSHJSON_OK;
+
+    case QCC_PJ_CAP_DATE:
+        if (n > QCC_PUSHJSON_DATE_MAX - ctx->push_date_len) {
+            return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_PUSHDATE, off,
+                       "at byte %llu: pushDate longer than %d bytes",
+                       (unsigned long long) off, QCC_PUSHJSON_DATE_MAX);
+        }
+
+        memcpy(ctx->push_date + ctx->push_date_len, s, n);
+        ctx->push_date_len += n;
+        return QCC_PUSHJSON_OK;
+
+    case QCC_PJ_CAP_TOTAL_STR:
+    case QCC_PJ_CAP_TOTAL_NUM:
+        if (n > QCC_PUSHJSON_TOTAL_DIGITS - ctx->num_len) {
+            return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_TOTALSIZE, off,
+                       "at byte %llu: totalSize longer than %d digits",
+                       (unsigned long long) off, QCC_PUSHJSON_TOTAL_DIGITS);
+        }
+
+        memcpy(ctx->num + ctx->num_len, s, n);
+        ctx->num_len += n;
+        return QCC_PUSHJSON_OK;
+    }
+
+    return QCC_PUSHJSON_OK;
+}
+
+
+/* A code point from a \u escape, as UTF-8, to the capture. */
+static int
+qcc_pushjson_put_cp(qcc_pushjson_t *ctx, unsigned cp, uint64_t off)
+{
+    size_t         n;
+    unsigned char  b[4];
+
+    if (ctx->capture == QCC_PJ_CAP_NONE) {
+        return QCC_PUSHJSON_OK;
+    }
+
+    if (cp < 0x80) {
+        b[0] = (unsigned char) cp;
+        n = 1;
+
+    } else if (cp < 0x800) {
+        b[0] = (unsigned char) (0xc0 | (cp >> 6));
+        b[1] = (unsigned char) (0x80 | (cp & 0x3f));
+        n = 2;
+
+    } else if (cp < 0x10000) {
+        b[0] = (unsigned char) (0xe0 | (cp >> 12));
+        b[1] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
+        b[2] = (unsigned char) (0x80 | (cp & 0x3f));
+        n = 3;
+
+    } else {
+        b[0] = (unsigned char) (0xf0 | (cp >> 18));
+        b[1] = (unsigned char) (0x80 | ((cp >> 12) & 0x3f));
+        b[2] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
+        b[3] = (unsigned char) (0x80 | (cp & 0x3f));
+        n = 4;
+    }
+
+    return qcc_pushjson_put(ctx, b, n, off);
+}
+
+
+/* A top-level key ended: refuse a repeat, note which member follows. */
+static int
+qcc_pushjson_key_done(qcc_pushjson_t *ctx)
+{
+    size_t          i, len, klen;
+    unsigned char  *key;
+    char            name[48];
+
+    key = ctx->keys + ctx->key_start + 2;
+    len = ctx->keys_len - ctx->key_start - 2;
+
+    ctx->keys[ctx->key_start] = (unsigned char) (len >> 8);
+    ctx->keys[ctx->key_start + 1] = (unsigned char) (len & 0xff);
+
+    for (i = 0; i < ctx->key_start; i += 2 + klen) {
+        klen = (size_t) ctx->keys[i] << 8 | ctx->keys[i + 1];
+
+        if (klen != len || memcmp(ctx->keys + i + 2, key, len) != 0) {
+            continue;
+        }
+
+        /* the key in the reason, printable ASCII only */
+        for (klen = 0; klen < len && klen < sizeof(name) - 1; klen++) {
+            name[klen] = (key[klen] >= 0x20 && key[klen] < 0x7f)
+                         ? (char) key[klen] : '?';
+        }
+        name[klen] = '\0';
+
+        return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_DUPKEY,
+                   ctx->key_offset, "at byte %llu: duplicate top-level "
+                   "key \"%s\"", (unsigned long long) ctx->key_offset,
+                   name);
+    }
+
+    if (len == 8 && memcmp(key, "pushDate", 8) == 0) {
+        ctx->member = QCC_PJ_M_DATE;
+
+    } else if (len == 9 && memcmp(key, "totalSize", 9) == 0) {
+        ctx->member = QCC_PJ_M_TOTAL;
+
+    } else if (len == 6 && memcmp(key, "result", 6) == 0) {
+        ctx->member = QCC_PJ_M_RESULT;
+
+    } else {
+        ctx->member = QCC_PJ_M_OTHER;
+    }
+
+    return QCC_PUSHJSON_OK;
+}
+
+
+/* The digits of totalSize (from a number or a string) are complete. */
+static int
+qcc_pushjson_total_done(qcc_pushjson_t *ctx, uint64_t off)
+{
+    size_t    i;
+    uint64_t  v;
+
+    if (ctx->num_len == 0
+        || (ctx->num[0] == '0' && ctx->num_len > 1))
+    {
+        goto bad;
+    }
+
+    v = 0;
+
+    for (i = 0; i < ctx->num_len; i++) {
+        if (ctx->num[i] < '0' || ctx->num[i] > '9') {
+            goto bad;
+        }
+
+        v = v * 10 + (ctx->num[i] - '0');
+    }
+
+    ctx->total_size = v;
+    ctx->flags |= QCC_PJ_F_TOTAL;
+
+    if (ctx->records > v) {
+        return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_COUNT, off,
+                   "at byte %llu: totalSize %llu, but %llu records before",
+                   (unsigned long long) off, (unsigned long long) v,
+                   (unsigned long long) ctx->records);
+    }
+
+    return QCC_PUSHJSON_OK;
+
+bad:
+
+    return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_TOTALSIZE, off,
+               "at byte %llu: totalSize is not a non-negative integer",
+               (unsigned long long) off);
+}
+
+
+/* A string ended (its closing quote is at off). */
+static int
+qcc_pushjson_string_done(qcc_pushjson_t *ctx, uint64_t off)
+{
+    unsigned  capture;
+
+    capture = ctx->capture;
+    ctx->capture = QCC_PJ_CAP_NONE;
+
+    switch (capture) {
+
+    case QCC_PJ_CAP_KEY:
+        return qcc_pushjson_key_done(ctx);
+
+    case QCC_PJ_CAP_DATE:
+        if (ctx->push_date_len == 0) {
+            return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_PUSHDATE, off,
+                       "at byte %llu: pushDate is empty",
+                       (unsigned long long) off);
+        }
+
+        /* exposed as a C string */
+        if (memchr(ctx->push_date, '\0', ctx->push_date_len) != NULL) {
+            return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_PUSHDATE, off,
+                       "at byte %llu: pushDate contains NUL",
+                       (unsigned long long) off);
+        }
+
+        ctx->push_date[ctx->push_date_len] = '\0';
+        ctx->flags |= QCC_PJ_F_DATE;
+        return QCC_PUSHJSON_OK;
+
+    case QCC_PJ_CAP_TOTAL_STR:
+        return qcc_pushjson_total_done(ctx, off);
+    }
+
+    return QCC_PUSHJSON_OK;
+}
+
+
+/* The whole record is in ctx->rec: parse it alone and check its id. */
+static int
+qcc_pushjson_record_done(qcc_pushjson_t *ctx)
+{
+    int            rc;
+    cJSON         *root, *id;
+    uint64_t       n, off;
+    const char    *what;
+
+    n = ctx->records;
+    off = ctx->rec_start;
+
+    if (ctx->rec_len > ctx->record_peak) {
+        ctx->record_peak = ctx->rec_len;
+    }
+
+    root = cJSON_ParseWithLength((const char *) ctx->rec, ctx->rec_len);
+    if (root == NULL) {
+        /* the scanner found it valid: cJSON lacked memory, or has a bug */
+        return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_RECORD_PARSE, off,
+                   "record %llu at byte %llu: cJSON cannot parse it",
+                   (unsigned long long) n, (unsigned long long) off);
+    }
+
+    id = cJSON_GetObjectItemCaseSensitive(root, "id");
+
+    if (id == NULL) {
+        rc = QCC_PUSHJSON_ERR_ID_MISSING;
+        what = "missing string id";
+
+    } else if (!cJSON_IsString(id) || id->valuestring == NULL) {
+        rc = QCC_PUSHJSON_ERR_ID_TYPE;
+        what = "id is not a string";
+
+    } else if (id->valuestring[0] == '\0') {
+        rc = QCC_PUSHJSON_ERR_ID_EMPTY;
+        what = "id is empty";
+
+    } else {
+        rc = QCC_PUSHJSON_OK;
+        what = "";
+
+        if (ctx->limits.on_record
+            && ctx->limits.on_record(ctx->limits.data, n, ctx->rec,
+                                     ctx->rec_len, id->valuestring) != 0)
+        {
+            rc = QCC_PUSHJSON_ERR_CALLBACK;
+            what = "refused by the consumer";
+        }
+    }
+
+    cJSON_Delete(root);
+
+    if (rc != QCC_PUSHJSON_OK) {
+        return qcc_pushjson_fail(ctx, rc, off, "record %llu at byte %llu: %s",
+                                 (unsigned long long) n,
+                                 (unsigned long long) off, what);
+    }
+
+    ctx->rec_len = 0;
+
+    return QCC_PUSHJSON_OK;
+}
+
+
+/* Appends record bytes; the caller keeps rec_len + n within the cap. */
+static int
+qcc_pushjson_rec_append(qcc_pushjson_t *ctx, const unsigned char *s,
+    size_t n)
+{
+    size_t          size;
+    unsigned char  *rec;
+
+    if (n == 0) {
+        return QCC_PUSHJSON_OK;
+    }
+
+    if (ctx->rec_len + n > ctx->rec_size) {
+        size = ctx->rec_size ? ctx->rec_size : QCC_PJ_REC_MIN;
+
+        while (size < ctx->rec_len + n) {
+            size *= 2;
+        }
+
+        if (size > ctx->limits.record_max) {
+            size = ctx->limits.record_max;
+        }
+
+        rec = realloc(ctx->rec, size);
+        if (rec == NULL) {
+            return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_NOMEM,
+                       ctx->rec_start, "record %llu at byte %llu: out of "
+                       "memory", (unsigned long long) ctx->records,
+                       (unsigned long long) ctx->rec_start);
+        }
+
+        ctx->rec = rec;
+        ctx->rec_size = size;
+
+        if (size > ctx->mem_peak) {
+            ctx->mem_peak = size;
+        }
+    }
+
+    memcpy(ctx->rec + ctx->rec_len, s, n);
+    ctx->rec_len += n;
+
+    return QCC_PUSHJSON_OK;
+}
+
+
+/* The top-level object closed at off. */
+static int
+qcc_pushjson_top_done(qcc_pushjson_t *ctx, uint64_t off)
+{
+    unsigned long long  o;
+
+    o = off;
+
+    if (!(ctx->flags & QCC_PJ_F_DATE)) {
+        return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_PUSHDATE, off,
+                   "at byte %llu: missing pushDate", o);
+    }
+
+    if (!(ctx->flags & QCC_PJ_F_TOTAL)) {
+        return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_TOTALSIZE, off,
+                   "at byte %llu: missing totalSize", o);
+    }
+
+    if (!(ctx->flags & QCC_PJ_F_RESULT)) {
+        return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_RESULT, off,
+                   "at byte %llu: missing result", o);
+    }
+
+    if (ctx->records != ctx->total_size) {
+        return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_COUNT, off,
+                   "at byte %llu: %llu records, but totalSize %llu", o,
+                   (unsigned long long) ctx->records,
+                   (unsigned long long) ctx->total_size);
+    }
+
+    return QCC_PUSHJSON_OK;
+}
+
+
+static int
+qcc_pushjson_hex(unsigned c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+#define qcc_pj_ws(c)  ((c) == ' ' || (c) == '\n' || (c) == '\r'              \
+                       || (c) == '\t')
+#define qcc_pj_off(p) (base + (uint64_t) ((p) - chunk))
+
+
+int
+qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
+    size_t len)
+{
+    int                   rc, h;
+    unsigned              c, d;
+    uint64_t              base;
+    const unsigned char  *p, *end, *lim, *rec_from;
+
+    if (ctx->rc != QCC_PUSHJSON_OK) {
+        return ctx->rc;
+    }
+
+    if (ctx->state == QCC_PJ_FINISHED) {
+        return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_STATE, ctx->offset,
+                   "at byte %llu: fed after the end",
+                   (unsigned long long) ctx->offset);
+    }
+
+    base = ctx->offset;
+    p = chunk;
+    end = chunk + len;
+    lim = end;
+    rec_from = chunk;
+
+    /* inside a record, stop where it would outgrow the cap */
+    if ((ctx->flags & QCC_PJ_F_RECORD)
+        && len > ctx->limits.record_max - ctx->rec_len)
+    {
+        lim = p + (ctx->limits.record_max - ctx->rec_len);
+    }
+
+    for ( ;; ) {
+
+        if (p == lim) {
+            if (lim == end) {
+                break;
+            }
+
+            return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_RECORD_SIZE,
+                       ctx->rec_start, "record %llu at byte %llu: larger "
+                       "than %zu bytes", (unsigned long long) ctx->records,
+                       (unsigned long long) ctx->rec_start,
+                       ctx->limits.record_max);
+        }
+
+        c = *p;
+
+        switch (ctx->state) {
+
+        case QCC_PJ_BOM0:
+            if (c == 0xef) {
+                ctx->state = QCC_PJ_BOM1;
+                p++;
+                break;
+            }
+
+            ctx->state = QCC_PJ_VALUE;
+            break;
+
+        case QCC_PJ_BOM1:
+        case QCC_PJ_BOM2:
+            if (c != (ctx->state == QCC_PJ_BOM1 ? 0xbbu : 0xbfu)) {
+                return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_SYNTAX,
+                           qcc_pj_off(p), "at byte %llu: bad byte order "
+                           "mark", (unsigned long long) qcc_pj_off(p));
+            }
+
+            ctx->state = (ctx->state == QCC_PJ_BOM1) ? QCC_PJ_BOM2
+                                                     : QCC_PJ_VALUE;
+            p++;
+            break;
+
+        case QCC_PJ_KEY_OR_END:
+        case QCC_PJ_KEY:
+            if (qcc_pj_ws(c)) {
+                p++;
+                break;
+            }
+
+            if (c == '}' && ctx->state == QCC_PJ_KEY_OR_END) {
+                goto close;
+            }
+
+            if (c != '"') {
+                goto syntax;
+            }
+
+            if (ctx->depth == 1) {
+                if (ctx->keys_len + 2 > QCC_PUSHJSON_KEYS_MAX) {
+                    return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_KEYS,
+                               qcc_pj_off(p), "at byte %llu: top-level keys "
+                               "longer than %d bytes in total",
+                               (unsigned long long) qcc_pj_off(p),
+                               QCC_PUSHJSON_KEYS_MAX);
+                }
+
+                ctx->capture = QCC_PJ_CAP_KEY;
+                ctx->key_start = ctx->keys_len;
+                ctx->key_offset = qcc_pj_off(p);
+                ctx->keys_len += 2;
+            }
+
+            ctx->after_str = QCC_PJ_COLON;
+            ctx->state = QCC_PJ_STR;
+            p++;
+            break;
+
+        case QCC_PJ_COLON:
+            if (qcc_pj_ws(c)) {
+                p++;
+                break;
+            }
+
+            if (c != ':') {
+                goto syntax;
+            }
+
+            ctx->state = QCC_PJ_VALUE;
+            p++;
+            break;
+
+        case QCC_PJ_VALUE_OR_END:
+            if (c == ']') {
+                goto close;
+            }
+
+            /* fall through */
+
+        case QCC_PJ_VALUE:
+            if (qcc_pj_ws(c)) {
+                p++;
+                break;
+            }
+
+            d = ctx->depth;
+
+            /* the value's meaning by where it is */
+
+            if (d == 0) {
+                if (c != '{') {
+                    return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_TOP,
+                               qcc_pj_off(p), "at byte %llu: the JSON text "
+                               "is not an object",
+                               (unsigned long long) qcc_pj_off(p));
+                }
+
+            } else if (d == 1) {
+
+                switch (ctx->member) {
+
+                case QCC_PJ_M_DATE:
+                    if (c != '"') {
+                        return qcc_pushjson_fail(ctx,
+                                   QCC_PUSHJSON_ERR_PUSHDATE, qcc_pj_off(p),
+                                   "at byte %llu: pushDate is not a string",
+                                   (unsigned long long) qcc_pj_off(p));
+                    }
+
+                    ctx->capture = QCC_PJ_CAP_DATE;
+                    break;
+
+                case QCC_PJ_M_TOTAL:
+                    if (c == '"') {
+                        ctx->capture = QCC_PJ_CAP_TOTAL_STR;
+
+                    } else if (c >= '0' && c <= '9') {
+                        ctx->capture = QCC_PJ_CAP_TOTAL_NUM;
+
+                    } else {
+                        return qcc_pushjson_fail(ctx,
+                                   QCC_PUSHJSON_ERR_TOTALSIZE, qcc_pj_off(p),
+                                   "at byte %llu: totalSize is not a "
+                                   "non-negative integer",
+                                   (unsigned long long) qcc_pj_off(p));
+                    }
+
+                    break;
+
+                case QCC_PJ_M_RESULT:
+                    if (c != '[') {
+                        return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_RESULT,
+                                   qcc_pj_off(p), "at byte %llu: result is "
+                                   "not an array",
+                                   (unsigned long long) qcc_pj_off(p));
+                    }
+
+                    ctx->flags |= QCC_PJ_F_IN_RESULT;
+                    break;
+                }
+
+            } else if (d == 2 && (ctx->flags & QCC_PJ_F_IN_RESULT)) {
+                ctx->records++;
+
+                if (c != '{') {
+                    return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_RECORD,
+                               qcc_pj_off(p), "record %llu at byte %llu: "
+                               "not an object",
+                               (unsigned long long) ctx->records,
+                               (unsigned long long) qcc_pj_off(p));
+                }
+
+                if ((ctx->flags & QCC_PJ_F_TOTAL)
+                    && ctx->records > ctx->total_size)
+                {
+                    return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_COUNT,
+                               qcc_pj_off(p), "record %llu at byte %llu: "
+                               "more records than totalSize %llu",
+                               (unsigned long long) ctx->records,
+                               (unsigned long long) qcc_pj_off(p),
+                               (unsigned long long) ctx->total_size);
+                }
+
+                ctx->flags |= QCC_PJ_F_RECORD;
+                ctx->rec_start = qcc_pj_off(p);
+                ctx->rec_len = 0;
+                rec_from = p;
+
+                if ((size_t) (end - p) > ctx->limits.record_max) {
+                    lim = p + ctx->limits.record_max;
+                }
+            }
+
+            switch (c) {
+
+            case '{':
+            case '[':
+                if (d >= ctx->limits.depth_max) {
+                    return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_DEPTH,
+                               qcc_pj_off(p), "at byte %llu: nested deeper "
+                               "than %u", (unsigned long long) qcc_pj_off(p),
+                               ctx->limits.depth_max);
+                }
+
+                ctx->stack[d] = (unsigned char) c;
+                ctx->depth = d + 1;
+                ctx->state = (c == '{') ? QCC_PJ_KEY_OR_END
+                                        : QCC_PJ_VALUE_OR_END;
+                break;
+
+            case '"':
+                ctx->after_str = QCC_PJ_AFTER;
+                ctx->state = QCC_PJ_STR;
+                break;
+
+            case '-':
+                ctx->state = QCC_PJ_NUM_MINUS;
+                break;
+
+            case '0':
+                ctx->state = QCC_PJ_NUM_ZERO;
+                goto digit;
+
+            case '1': case '2': case '3': case '4': case '5':
+            case '6': case '7': case '8': case '9':
+                ctx->state = QCC_PJ_NUM_INT;
+                goto digit;
+
+            case 't':
+                ctx->lit = "true";
+                goto lit;
+
+            case 'f':
+                ctx->lit = "false";
+                goto lit;
+
+            case 'n':
+                ctx->lit = "null";
+                goto lit;
+
+            default:
+                goto syntax;
+            }
+
+            p++;
+            break;
+
+        lit:
+            ctx->lit_len = 1;
+            ctx->state = QCC_PJ_LIT;
+            p++;
+            break;
+
+        case QCC_PJ_AFTER:
+            if (qcc_pj_ws(c)) {
+                p++;
+                break;
+            }
+
+            if (c == ',') {
+                ctx->state = (ctx->stack[ctx->depth - 1] == '{')
+                             ? QCC_PJ_KEY : QCC_PJ_VALUE;
+                p++;
+                break;
+            }
+
+            if (c == '}' || c == ']') {
+                goto close;
+            }
+
+            goto syntax;
+
+        close:
+            d = ctx->depth;
+
+            if (ctx->stack[d - 1] != (c == '}' ? '{' : '[')) {
+                goto syntax;
+            }
+
+            ctx->depth = --d;
+            ctx->state = QCC_PJ_AFTER;
+            p++;
+
+            if (d == 0) {
+                ctx->state = QCC_PJ_DONE;
+
+                rc = qcc_pushjson_top_done(ctx, qcc_pj_off(p - 1));
+                if (rc != QCC_PUSHJSON_OK) {
+                    return rc;
+                }
+
+            } else if (d == 2 && (ctx->flags & QCC_PJ_F_RECORD)) {
+                ctx->flags &= ~QCC_PJ_F_RECORD;
+
+                rc = qcc_pushjson_rec_append(ctx, rec_from, p - rec_from);
+                if (rc != QCC_PUSHJSON_OK) {
+                    return rc;
+                }
+
+                rc = qcc_pushjson_record_done(ctx);
+                if (rc != QCC_PUSHJSON_OK) {
+                    return rc;
+                }
+
+                lim = end;
+
+            } else if (d == 1 && (ctx->flags & QCC_PJ_F_IN_RESULT)) {
+                ctx->flags &= ~QCC_PJ_F_IN_RESULT;
+                ctx->flags |= QCC_PJ_F_RESULT;
+            }
+
+            break;
+
+        case QCC_PJ_DONE:
+            if (qcc_pj_ws(c)) {
+                p++;
+                break;
+            }
+
+            return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_TRAILING,
+                       qcc_pj_off(p), "at byte %llu: data after the JSON "
+                       "text", (unsigned long long) qcc_pj_off(p));
+
+        case QCC_PJ_STR:
+            if (ctx->capture == QCC_PJ_CAP_NONE) {
+                /* the hot loop: nothing to copy */
+                while (p < lim && qcc_pushjson_plain[*p]) {
+                    p++;
+                }
+
+                if (p == lim) {
+                    break;
+                }
+
+                c = *p;
+            }
+
+            if (c == '"') {
+                ctx->state = ctx->after_str;
+
+                rc = qcc_pushjson_string_done(ctx, qcc_pj_off(p));
+                if (rc != QCC_PUSHJSON_OK) {
+                    return rc;
+                }
+
+                p++;
+                break;
+            }
+
+            if (c == '\\') {
+                ctx->state = QCC_PJ_STR_ESC;
+                p++;
+                break;
+            }
+
+            if (c < 0x20) {
+                return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_SYNTAX,
+                           qcc_pj_off(p), "at byte %llu: control character "
+                           "in a string", (unsigned long long) qcc_pj_off(p));
+            }
+
+            if (c >= 0x80) {
+                /* the ranges of RFC 3629: no overlong forms, surrogates */
+                ctx->u8_lo = 0x80;
+                ctx->u8_hi = 0xbf;
+
+                if (c >= 0xc2 && c <= 0xdf) {
+                    ctx->u8_need = 1;
+
+                } else if (c >= 0xe0 && c <= 0xef) {
+                    ctx->u8_need = 2;
+
+                    if (c == 0xe0) {
+                        ctx->u8_lo = 0xa0;
+
+                    } else if (c == 0xed) {
+                        ctx->u8_hi = 0x9f;
+                    }
+
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                    ctx->u8_need = 3;
+
+                    if (c == 0xf0) {
+                        ctx->u8_lo = 0x90;
+
+                    } else if (c == 0xf4) {
+                        ctx->u8_hi = 0x8f;
+                    }
+
+                } else {
+                    goto utf8;
+                }
+
+                ctx->state = QCC_PJ_STR_UTF8;
+            }
+
+            if (ctx->capture != QCC_PJ_CAP_NONE) {
+                rc = qcc_pushjson_put(ctx, p, 1, qcc_pj_off(p));
+                if (rc != QCC_PUSHJSON_OK) {
+                    return rc;
+                }
+            }
+
+            p++;
+            break;
+
+        case QCC_PJ_STR_UTF8:
+            if (c < ctx->u8_lo || c > ctx->u8_hi) {
+                goto utf8;
+            }
+
+            if (ctx->capture != QCC_PJ_CAP_NONE) {
+                rc = qcc_pushjson_put(ctx, p, 1, qcc_pj_off(p));
+                if (rc != QCC_PUSHJSON_OK) {
+                    return rc;
+                }
+            }
+
+            ctx->u8_lo = 0x80;
+            ctx->u8_hi = 0xbf;
+
+            if (--ctx->u8_need == 0) {
+                ctx->state = QCC_PJ_STR;
+            }
+
+            p++;
+            break;
+
+        case QCC_PJ_STR_ESC:
+            switch (c) {
+            case '"':
+            case '\\':
+            case '/':
+                break;
+            case 'b':
+                c = '\b';
+                break;
+            case 'f':
+                c = '\f';
+                break;
+            case 'n':
+                c = '\n';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'u':
+                ctx->hexn = 0;
+                ctx->ucode = 0;
+                ctx->state = QCC_PJ_STR_HEX;
+                p++;
+                continue;
+            default:
+                return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_SYNTAX,
+                           qcc_pj_off(p), "at byte %llu: bad escape in a "
+                           "string", (unsigned long long) qcc_pj_off(p));
+            }
+
+            rc = qcc_pushjson_put_cp(ctx, c, qcc_pj_off(p));
+            if (rc != QCC_PUSHJSON_OK) {
+                return rc;
+            }
+
+            ctx->state = QCC_PJ_STR;
+            p++;
+            break;
+
+        case QCC_PJ_STR_HEX:
+            h = qcc_pushjson_hex(c);
+            if (h < 0) {
+                return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_SYNTAX,
+                           qcc_pj_off(p), "at byte %llu: bad \\u escape",
+                           (unsigned long long) qcc_pj_off(p));
+            }
+
+            ctx->ucode = ctx->ucode << 4 | (unsigned) h;
+
+            if (++ctx->hexn < 4) {
+                p++;
+                break;
+            }
+
+            if (ctx->uhigh) {
+                if (ctx->ucode < 0xdc00 || ctx->ucode > 0xdfff) {
+                    goto surrogate;
+                }
+
+                ctx->ucode = 0x10000 + ((ctx->uhigh - 0xd800) << 10)
+                             + (ctx->ucode - 0xdc00);
+                ctx->uhigh = 0;
+
+            } else if (ctx->ucode >= 0xd800 && ctx->ucode <= 0xdbff) {
+                ctx->uhigh = ctx->ucode;
+                ctx->state = QCC_PJ_STR_LOW_BS;
+                p++;
+                break;
+
+            } else if (ctx->ucode >= 0xdc00 && ctx->ucode <= 0xdfff) {
+                goto surrogate;
+            }
+
+            rc = qcc_pushjson_put_cp(ctx, ctx->ucode, qcc_pj_off(p));
+            if (rc != QCC_PUSHJSON_OK) {
+                return rc;
+            }
+
+            ctx->state = QCC_PJ_STR;
+            p++;
+            break;
+
+        case QCC_PJ_STR_LOW_BS:
+        case QCC_PJ_STR_LOW_U:
+            if (c != (ctx->state == QCC_PJ_STR_LOW_BS ? '\\' : 'u')) {
+                goto surrogate;
+            }
+
+            if (ctx->state == QCC_PJ_STR_LOW_BS) {
+                ctx->state = QCC_PJ_STR_LOW_U;
+
+            } else {
+                ctx->hexn = 0;
+                ctx->ucode = 0;
+                ctx->state = QCC_PJ_STR_HEX;
+            }
+
+            p++;
+            break;
+
+        case QCC_PJ_NUM_MINUS:
+            if (c == '0') {
+                ctx->state = QCC_PJ_NUM_ZERO;
+
+            } else if (c >= '1' && c <= '9') {
+                ctx->state = QCC_PJ_NUM_INT;
+
+            } else {
+                goto syntax;
+            }
+
+            p++;
+            break;
+
+        case QCC_PJ_NUM_INT:
+            if (c >= '0' && c <= '9') {
+                goto digit;
+            }
+
+            /* fall through */
+
+        case QCC_PJ_NUM_ZERO:
+            if (c == '.' || c == 'e' || c == 'E') {
+                if (ctx->capture == QCC_PJ_CAP_TOTAL_NUM) {
+                    return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_TOTALSIZE,
+                               qcc_pj_off(p), "at byte %llu: totalSize is "
+                               "not an integer",
+                               (unsigned long long) qcc_pj_off(p));
+                }
+
+                ctx->state = (c == '.') ? QCC_PJ_NUM_DOT : QCC_PJ_NUM_E;
+                p++;
+                break;
+            }
+
+            goto number_done;
+
+        case QCC_PJ_NUM_DOT:
+            if (c < '0' || c > '9') {
+                goto syntax;
+            }
+
+            ctx->state = QCC_PJ_NUM_FRAC;
+            p++;
+            break;
+
+        case QCC_PJ_NUM_FRAC:
+            if (c >= '0' && c <= '9') {
+                p++;
+                break;
+            }
+
+            if (c == 'e' || c == 'E') {
+                ctx->state = QCC_PJ_NUM_E;
+                p++;
+                break;
+            }
+
+            goto number_done;
+
+        case QCC_PJ_NUM_E:
+            if (c == '+' || c == '-') {
+                ctx->state = QCC_PJ_NUM_ESIGN;
+                p++;
+                break;
+            }
+
+            /* fall through */
+
+        case QCC_PJ_NUM_ESIGN:
+            if (c < '0' || c > '9') {
+                goto syntax;
+            }
+
+            ctx->state = QCC_PJ_NUM_EXP;
+            p++;
+            break;
+
+        case QCC_PJ_NUM_EXP:
+            if (c >= '0' && c <= '9') {
+                p++;
+                break;
+            }
+
+            goto number_done;
+
+        case QCC_PJ_LIT:
+            if (c != (unsigned char) ctx->lit[ctx->lit_len]) {
+                goto syntax;
+            }
+
+            if (ctx->lit[++ctx->lit_len] == '\0') {
+                ctx->state = QCC_PJ_AFTER;
+            }
+
+            p++;
+            break;
+
+        default:
+            goto syntax;
+        }
+
+        continue;
+
+    digit:
+
+        if (ctx->capture == QCC_PJ_CAP_TOTAL_NUM) {
+            rc = qcc_pushjson_put(ctx, p, 1, qcc_pj_off(p));
+            if (rc != QCC_PUSHJSON_OK) {
+                return rc;
+            }
+        }
+
+        p++;
+        continue;
+
+    number_done:
+
+        /* the byte after the number is looked at again */
+        ctx->state = QCC_PJ_AFTER;
+
+        if (ctx->capture == QCC_PJ_CAP_TOTAL_NUM) {
+            ctx->capture = QCC_PJ_CAP_NONE;
+
+            rc = qcc_pushjson_total_done(ctx, qcc_pj_off(p));
+            if (rc != QCC_PUSHJSON_OK) {
+                return rc;
+            }
+        }
+
+        continue;
+    }
+
+    if (ctx->flags & QCC_PJ_F_RECORD) {
+        rc = qcc_pushjson_rec_append(ctx, rec_from, end - rec_from);
+        if (rc != QCC_PUSHJSON_OK) {
+            return rc;
+        }
+    }
+
+    ctx->offset += len;
+
+    return QCC_PUSHJSON_OK;
+
+syntax:
+
+    return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_SYNTAX, qcc_pj_off(p),
+               "at byte %llu: unexpected %s", (unsigned long long)
+               qcc_pj_off(p), (*p >= 0x20 && *p < 0x7f) ? "character"
+                                                         : "byte");
+
+utf8:
+
+    return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_UTF8, qcc_pj_off(p),
+               "at byte %llu: invalid UTF-8", (unsigned long long)
+               qcc_pj_off(p));
+
+surrogate:
+
+    return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_UTF8, qcc_pj_off(p),
+               "at byte %llu: unpaired surrogate in a \\u escape",
+               (unsigned long long) qcc_pj_off(p));
+}
+
+
+int
+qcc_pushjson_finish(qcc_pushjson_t *ctx)
+{
+    unsigned  state;
+
+    state = ctx->state;
+
+    if (ctx->rc == QCC_PUSHJSON_OK && state != QCC_PJ_DONE
+        && state != QCC_PJ_FINISHED)
+    {
+        qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_TRUNCATED, ctx->offset,
+            "at byte %llu: %s", (unsigned long long) ctx->offset,
+            (ctx->offset == 0) ? "empty input" : "unexpected end of input");
+    }
+
+    ctx->state = QCC_PJ_FINISHED;
+    qcc_pushjson_free(ctx);
+
+    return ctx->rc;
+}
