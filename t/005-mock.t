@@ -275,7 +275,10 @@ SKIP: {
     my $nr = HTTP::Tiny->new(max_redirect => 0)->get($o->{downloadUrl});
     is($nr->{status}, 302, 'redirect');
     is($nr->{headers}{location}, 'http://evil.example/x', 'Location');
-    $m->behave(path => $zp, clear => 1);
+    $m->behave(path => $zp, drop => 1);
+    is(HTTP::Tiny->new(keep_alive => 0)->get($o->{downloadUrl})->{status},
+       599, 'drop: no answer');
+    is($http->get($o->{downloadUrl})->{status}, 200, 'then served');
     $m->behave(path => $zp, truncate_bytes => 10);
     my $tr = $http->get($o->{downloadUrl});
     isnt($tr->{status}, 200, 'truncated download is not a success')
@@ -422,6 +425,36 @@ ok(!-e $m->dir . '/mock.pid', 'pid file removed');
 unlike($m->log_text, qr/SecretKey|Other-Secret/, 'no secret in the log');
 unlike($m->log_text, qr/handler error|control error|Traceback/,
        'no internal error in the log');
+
+# --- the sandbox's scheduled pushes (--push-after) ------------------------------
+
+SKIP: {
+    skip '7z not installed', 1 unless $have7z;
+    my ($cbport, $cbpid, $cbdir) = start_callback();
+    my $s = QccMock->new(push_after => 0.3,
+        callback_risk => "http://127.0.0.1:$cbport/qcc/callback/risk",
+        callback_corp => "http://127.0.0.1:$cbport/qcc/callback/corp");
+    my $deadline = time + 20;
+    my $st;
+    while (time < $deadline) {
+        $st = $s->stats;
+        last if $st->{pushes}{dd_risk_mnr}{ok}
+             && $st->{pushes}{dd_corp_monitor}{ok};
+        sleep 0.2;
+    }
+    is($st->{pushes}{$_}{ok}, 1, "sandbox pushed one $_ order")
+        for qw(dd_risk_mnr dd_corp_monitor);
+    my $log = slurp("$cbdir/log");
+    like($log, qr{^GET /qcc/callback/risk\?key=AppKey&orderNo=DDMON}m,
+         'risk callback called');
+    like($log, qr{^GET /qcc/callback/corp\?key=AppKey&orderNo=DDMON}m,
+         'corp callback called');
+    my $p = $s->push(feed => 'dd_corp_monitor');
+    ok($p->{ok}, 'another push to the --callback-corp URL');
+    $s->stop;
+    kill 'TERM', $cbpid;
+    waitpid $cbpid, 0;
+}
 
 done_testing;
 
