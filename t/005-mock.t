@@ -275,7 +275,8 @@ SKIP: {
     my $nr = HTTP::Tiny->new(max_redirect => 0)->get($o->{downloadUrl});
     is($nr->{status}, 302, 'redirect');
     is($nr->{headers}{location}, 'http://evil.example/x', 'Location');
-    $m->behave(path => $zp, drop => 1);
+    # HTTP::Tiny retries a GET once when the connection closes unanswered.
+    $m->behave(path => $zp, drop => 2);
     is(HTTP::Tiny->new(keep_alive => 0)->get($o->{downloadUrl})->{status},
        599, 'drop: no answer');
     is($http->get($o->{downloadUrl})->{status}, 200, 'then served');
