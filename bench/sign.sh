@@ -1,0 +1,329 @@
+#!/usr/bin/env bash
+#
+# bench/sign.sh: what signing costs.  One gateway nginx with three
+# locations in front of one local upstream (a separate nginx answering
+# `return 200` with a small JSON body), measured with wrk in one run:
+#
+#   plain  proxy_pass only (the ceiling)
+#   sign   qcc_sign on
+#   lua    the same signing in Lua (libnginx-mod-http-lua): key argument,
+#          Timespan, Token = string.upper(ngx.md5(key..ts..secret))
+#
+# Before measuring it checks that sign and lua send the upstream the same
+# thing (key argument first, Timespan, a Token it recomputes).  The rounds
+# are interleaved (plain, sign, lua, plain, ...) and the median of each
+# is reported, so that drift of the machine hits all three alike.
+#
+# Prints a markdown table and writes it to build/bench/sign.md.
+# Knobs: BENCH_THREADS (2), BENCH_CONNS (50), BENCH_DURATION (10s),
+# BENCH_WARMUP (3s), BENCH_ROUNDS (3), BENCH_WORKERS (1, gateway workers).
+# Everything listens on 127.0.0.1 and is stopped by PID at the end.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NGINX=${NGINX:-/usr/sbin/nginx}
+MODULE=${QCC_MODULE:-$ROOT/build/ngx_http_qcc_module.so}
+MODDIR=/usr/lib/nginx/modules
+OUT=$ROOT/build/bench
+WORK=$OUT/sign
+THREADS=${BENCH_THREADS:-2}
+CONNS=${BENCH_CONNS:-50}
+DURATION=${BENCH_DURATION:-10s}
+WARMUP=${BENCH_WARMUP:-3s}
+ROUNDS=${BENCH_ROUNDS:-3}
+WORKERS=${BENCH_WORKERS:-1}
+
+KEY=BenchAppKey
+SECRET=BenchSecretKey0123456789abcdef
+REQ='api/radar_ext/getReportInfo?orderNo=JKDAY-167660123348194027'
+
+say() { printf 'bench/sign: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# --- extras ------------------------------------------------------------------
+
+missing=""
+for p in wrk libnginx-mod-http-lua; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+        | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    say "installing$missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends $missing >/dev/null
+fi
+[ -f "$MODULE" ] || die "module not built: $MODULE (make)"
+for m in ndk_http_module ngx_http_lua_module; do
+    [ -f "$MODDIR/$m.so" ] || die "no $MODDIR/$m.so"
+done
+
+# --- two nginx instances -------------------------------------------------------
+
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -QUIT "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start NAME PORT: runs $WORK/NAME/nginx.conf, records the master's PID.
+start() {
+    local name=$1 port=$2 dir=$WORK/$1
+    "$NGINX" -p "$dir/" -c "$dir/nginx.conf" \
+        || die "$name did not start: $(tail -5 "$dir/error.log")"
+    for _ in $(seq 100); do
+        [ -s "$dir/nginx.pid" ] && listening "$port" && break
+        sleep 0.05
+    done
+    listening "$port" || die "$name does not listen on $port"
+    PIDS+=("$(cat "$dir/nginx.pid")")
+}
+
+rm -rf "$WORK"
+mkdir -p "$WORK/upstream" "$WORK/gateway"
+UP=$(free_port)
+GW=$(free_port)
+while [ "$GW" = "$UP" ]; do GW=$(free_port); done
+
+temp_paths() {
+    local t
+    for t in client_body proxy fastcgi uwsgi scgi; do
+        echo "    ${t}_temp_path $1/temp_$t;"
+    done
+}
+
+cat > "$WORK/upstream/nginx.conf" <<EOF
+worker_processes 1;
+pid $WORK/upstream/nginx.pid;
+error_log $WORK/upstream/error.log warn;
+events { worker_connections 4096; }
+http {
+$(temp_paths "$WORK/upstream")
+    access_log off;
+    keepalive_requests 1000000;
+    default_type application/json;
+    server {
+        listen 127.0.0.1:$UP backlog=4096;
+        # what the gateway sent, for the check before measuring
+        location /check {
+            return 200 'args=\$args token=\$http_token timespan=\$http_timespan\n';
+        }
+        location / {
+            return 200 '{"status":"200","msg":"ok","result":{"reportStatus":"S"}}\n';
+        }
+    }
+}
+EOF
+
+printf '%s\n' "$SECRET" > "$WORK/gateway/secret"
+chmod 0600 "$WORK/gateway/secret"
+
+cat > "$WORK/gateway/nginx.conf" <<EOF
+load_module $MODULE;
+load_module $MODDIR/ndk_http_module.so;
+load_module $MODDIR/ngx_http_lua_module.so;
+worker_processes $WORKERS;
+pid $WORK/gateway/nginx.pid;
+error_log $WORK/gateway/error.log warn;
+events { worker_connections 4096; }
+http {
+$(temp_paths "$WORK/gateway")
+    access_log off;
+    keepalive_requests 1000000;
+
+    upstream up {
+        server 127.0.0.1:$UP;
+        keepalive 128;
+        keepalive_requests 1000000;
+    }
+
+    qcc_key $KEY;
+    qcc_secret_key_file $WORK/gateway/secret;
+
+    # The Lua signer's account, read once like the module does.
+    init_by_lua_block {
+        local f = assert(io.open("$WORK/gateway/secret"))
+        QCC_SECRET = f:read("*l")
+        f:close()
+        QCC_KEY = "$KEY"
+        QCC_KEY_ARG = "key=" .. ngx.escape_uri(QCC_KEY)
+    }
+
+    server {
+        listen 127.0.0.1:$GW backlog=4096;
+
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+
+        location /plain/ {
+            proxy_pass http://up/;
+        }
+
+        location /sign/ {
+            qcc_sign on;
+            proxy_pass http://up/;
+        }
+
+        location /lua/ {
+            set \$lua_timespan "";
+            set \$lua_token "";
+            access_by_lua_block {
+                -- the key argument first, any client "key" dropped,
+                -- every other argument kept in order
+                local args = ngx.var.args
+                local out = { QCC_KEY_ARG }
+                if args and args ~= "" then
+                    local i, n = 1, #args
+                    while i <= n do
+                        local j = string.find(args, "&", i, true) or n + 1
+                        local seg = string.sub(args, i, j - 1)
+                        if string.lower(string.match(seg, "^[^=]*")) ~= "key" then
+                            out[#out + 1] = seg
+                        end
+                        i = j + 1
+                    end
+                end
+                ngx.var.args = table.concat(out, "&")
+                local ts = tostring(ngx.time())
+                ngx.var.lua_timespan = ts
+                ngx.var.lua_token =
+                    string.upper(ngx.md5(QCC_KEY .. ts .. QCC_SECRET))
+            }
+            # proxy_set_header also drops the client's own Token/Timespan;
+            # it replaces the server level's list, so Connection again
+            proxy_set_header Connection "";
+            proxy_set_header Timespan \$lua_timespan;
+            proxy_set_header Token \$lua_token;
+            proxy_pass http://up/;
+        }
+    }
+}
+EOF
+
+start upstream "$UP"
+start gateway "$GW"
+
+# --- the same work in sign and lua ----------------------------------------
+
+check() {
+    local loc=$1 body args token ts want
+    body=$(curl -sf -H 'Token: forged' -H 'tImEsPaN: 1' \
+        "http://127.0.0.1:$GW/$loc/check?x=1&key=forged&y=%E4%B8%AD") \
+        || die "$loc: no answer"
+    args=$(sed -n 's/^args=\(\S*\) .*/\1/p' <<< "$body")
+    token=$(sed -n 's/.* token=\(\S*\) .*/\1/p' <<< "$body")
+    ts=$(sed -n 's/.* timespan=\(\S*\)$/\1/p' <<< "$body")
+    [ "$args" = "key=$KEY&x=1&y=%E4%B8%AD" ] || die "$loc: upstream got args '$args'"
+    [[ $ts =~ ^[0-9]+$ ]] || die "$loc: upstream got Timespan '$ts'"
+    want=$(printf '%s' "$KEY$ts$SECRET" | md5sum | cut -c1-32 | tr a-f A-F)
+    [ "$token" = "$want" ] || die "$loc: upstream got Token '$token', want $want"
+}
+check sign
+check lua
+plain=$(curl -sf "http://127.0.0.1:$GW/plain/check?x=1")
+[ "$plain" = "args=x=1 token= timespan=" ] || die "plain: upstream got '$plain'"
+say "sign and lua send the same key argument and headers; measuring"
+
+# --- wrk ----------------------------------------------------------------
+
+# CPU time (clock ticks) used so far by the gateway's workers.
+GW_MASTER=$(cat "$WORK/gateway/nginx.pid")
+gw_ticks() {
+    local f sum=0 st
+    for f in /proc/[0-9]*/stat; do
+        read -r -a st 2>/dev/null < "$f" || continue
+        [ "${st[3]:-}" = "$GW_MASTER" ] || continue
+        sum=$((sum + st[13] + st[14]))
+    done
+    echo "$sum"
+}
+HZ=$(getconf CLK_TCK)
+
+# run LOC SECS: prints "requests/s p99_ms cpu_us_per_request" of one run.
+run() {
+    local loc=$1 secs=$2 out t0 t1
+    t0=$(gw_ticks)
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"$secs" --latency \
+        "http://127.0.0.1:$GW/$loc/$REQ" 2>&1) || die "wrk failed: $out"
+    t1=$(gw_ticks)
+    if grep -q 'Non-2xx\|Socket errors' <<< "$out"; then
+        die "$loc: errors: $out"
+    fi
+    awk -v ticks=$((t1 - t0)) -v hz="$HZ" '
+        /requests in/ { n = $1 }
+        /^Requests\/sec:/ { rps = $2 }
+        $1 == "99%" {
+            v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+            ms = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v
+        }
+        END {
+            if (rps == "" || ms == "" || n == 0) exit 1
+            printf "%s %.3f %.2f\n", rps, ms, ticks / hz * 1e6 / n
+        }
+    ' <<< "$out" || die "$loc: cannot read wrk output: $out"
+}
+
+LOCS=(plain sign lua)
+declare -A RPS P99 CPU
+for loc in "${LOCS[@]}"; do
+    run "$loc" "$WARMUP" > /dev/null
+done
+for r in $(seq "$ROUNDS"); do
+    for loc in "${LOCS[@]}"; do
+        read -r rps p99 cpu < <(run "$loc" "$DURATION")
+        say "round $r $loc: $rps req/s, p99 $p99 ms, gateway CPU $cpu us/request"
+        RPS[$loc]+="$rps "
+        P99[$loc]+="$p99 "
+        CPU[$loc]+="$cpu "
+    done
+done
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
+    END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+for loc in "${LOCS[@]}"; do
+    eval "M_$loc=$(median <<< "${RPS[$loc]}")"
+    eval "L_$loc=$(median <<< "${P99[$loc]}")"
+    eval "C_$loc=$(median <<< "${CPU[$loc]}")"
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+r_plain=$(ratio "$M_sign" "$M_plain")
+r_lua=$(ratio "$M_sign" "$M_lua")
+lua_plain=$(ratio "$M_lua" "$M_plain")
+verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? "met" : "NOT met" }'; }
+
+mkdir -p "$OUT"
+{
+    echo "| gateway location | requests/s | p99 latency | vs plain | gateway CPU per request |"
+    echo "|---|---:|---:|---:|---:|"
+    printf '| plain `proxy_pass` (ceiling) | %.0f | %.2f ms | 1.000 | %.1f µs |\n' "$M_plain" "$L_plain" "$C_plain"
+    printf '| `qcc_sign on` | %.0f | %.2f ms | %s | %.1f µs |\n' "$M_sign" "$L_sign" "$r_plain" "$C_sign"
+    printf '| Lua (`access_by_lua_block`, `ngx.md5`) | %.0f | %.2f ms | %s | %.1f µs |\n' "$M_lua" "$L_lua" "$lua_plain" "$C_lua"
+    echo
+    echo "sign/plain = **$r_plain** (goal >= 0.97: $(verdict "$r_plain" 0.97)),"
+    echo "sign/lua = **$r_lua** (goal > 1: $(verdict "$r_lua" 1.0000001))."
+    echo
+    echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency, median of $ROUNDS interleaved"
+    echo "rounds after a $WARMUP warm-up each; gateway worker_processes $WORKERS,"
+    echo "upstream 1 worker, keepalive to the upstream; $(date -u '+%Y-%m-%d'),"
+    echo "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)),"
+    echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(uname -sr)."
+} > "$OUT/sign.md"
+cat "$OUT/sign.md"
