@@ -427,6 +427,25 @@ unlike($m->log_text, qr/SecretKey|Other-Secret/, 'no secret in the log');
 unlike($m->log_text, qr/handler error|control error|Traceback/,
        'no internal error in the log');
 
+# --- HTTPS (tls => 1) ---------------------------------------------------------------
+
+SKIP: {
+    my $have = sub { my $b = shift; grep { -x "$_/$b" } split /:/, $ENV{PATH} };
+    skip 'openssl or curl not installed', 3
+        unless $have->('openssl') && $have->('curl');
+    my $s = QccMock->new(tls => 1);
+    ok($s->tls_port, 'TLS port ' . $s->tls_port);
+    my $ts = int time;
+    my $tok = $s->token('AppKey', $ts);
+    my $out = `curl -sS --cacert ${\ $s->tls_ca} -H 'Timespan: $ts' -H 'Token: $tok' '${\ $s->tls_url}/api/dd_risk_mnr/listDdRiskLatestOrderNo?key=AppKey' 2>&1`;
+    like($out, qr/"status": "201"/, 'signed call over TLS, verified')
+        or diag $out;
+    $out = `curl -sS --resolve pro.qcc.com:${\ $s->tls_port}:127.0.0.1 --cacert ${\ $s->tls_ca} 'https://pro.qcc.com:${\ $s->tls_port}/api/x?key=AppKey' 2>&1`;
+    like($out, qr/"status": "107"/, 'certificate valid for pro.qcc.com')
+        or diag $out;
+    $s->stop;
+}
+
 # --- the sandbox's scheduled pushes (--push-after) ------------------------------
 
 SKIP: {

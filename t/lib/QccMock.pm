@@ -40,6 +40,11 @@ my $JSON = JSON::PP->new->utf8->canonical;
 #   files_dir     default DIR/files
 #   files_base, link_ttl, timespan_window, push_after, callback_risk,
 #   callback_corp: passed to the mock's options of the same name
+#   tls           1: also serve HTTPS on another port (tls_port), with a
+#                 certificate for 127.0.0.1, localhost, pro.qcc.com and
+#                 pro-files.qichacha.com signed by a throw-away CA (tls_ca:
+#                 its PEM file, for proxy_ssl_trusted_certificate); needs
+#                 the openssl command
 #   args          extra command-line arguments (array ref)
 #   timeout       seconds to wait for readiness (default 20)
 sub new {
@@ -77,6 +82,13 @@ sub new {
         (my $opt = $k) =~ tr/_/-/;
         CORE::push @args, "--$opt", $o{$k};
     }
+    if ($o{tls}) {
+        $self->_make_tls;
+        CORE::push @args, '--tls-port', 0,
+            '--tls-port-file', "$self->{dir}/mock.tls-port",
+            '--tls-cert', "$self->{dir}/tls/server.pem",
+            '--tls-key', "$self->{dir}/tls/server.key";
+    }
     CORE::push @args, @{ $o{args} || [] };
     unlink "$self->{dir}/mock.port";
 
@@ -102,6 +114,8 @@ sub new {
         }
         if (-s "$self->{dir}/mock.port" && _slurp($out) =~ /qcc-mock ready/) {
             ($self->{port}) = _slurp("$self->{dir}/mock.port") =~ /(\d+)/;
+            ($self->{tls_port}) = _slurp("$self->{dir}/mock.tls-port")
+                =~ /(\d+)/ if $o{tls};
             last;
         }
         if (time > $deadline) {
@@ -113,6 +127,31 @@ sub new {
     return $self;
 }
 
+# A throw-away CA and a server certificate signed by it.
+sub _make_tls {
+    my ($self) = @_;
+    my $d = "$self->{dir}/tls";
+    mkdir $d;
+    open my $fh, '>', "$d/ext.cnf" or croak "QccMock: $d/ext.cnf: $!";
+    print $fh "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:pro.qcc.com,"
+        . "DNS:pro-files.qichacha.com\n"
+        . "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,"
+        . "keyEncipherment\nextendedKeyUsage=serverAuth\n";
+    close $fh;
+    my @cmds = (
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "
+        . "'/CN=qcc-mock test CA' -keyout $d/ca.key -out $d/ca.pem",
+        "openssl req -newkey rsa:2048 -nodes -subj '/CN=pro.qcc.com' "
+        . "-keyout $d/server.key -out $d/server.csr",
+        "openssl x509 -req -in $d/server.csr -CA $d/ca.pem -CAkey $d/ca.key "
+        . "-CAcreateserial -days 2 -extfile $d/ext.cnf -out $d/server.pem",
+    );
+    for my $c (@cmds) {
+        system("$c >>$d/openssl.log 2>&1") == 0
+            or croak "QccMock: openssl failed: $c\n" . _slurp("$d/openssl.log");
+    }
+}
+
 sub _slurp {
     my ($f) = @_;
     open my $fh, '<', $f or return '';
@@ -122,6 +161,9 @@ sub _slurp {
 }
 
 sub port      { $_[0]{port} }
+sub tls_port  { $_[0]{tls_port} }
+sub tls_ca    { "$_[0]{dir}/tls/ca.pem" }
+sub tls_url   { "https://127.0.0.1:$_[0]{tls_port}" }
 sub pid       { $_[0]{pid} }
 sub host      { '127.0.0.1' }
 sub base_url  { "http://127.0.0.1:$_[0]{port}" }
