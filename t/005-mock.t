@@ -167,9 +167,9 @@ is($r->{json}{status}, '201', 'second account signs with its own secret');
     like($p1->{content}, qr/^%PDF-1\.4/, 'retrieve serves a PDF');
     is(md5_hex($p1->{content}), md5_hex($p2->{content}), 'deterministic');
     my ($code) = $rel =~ /code=(\w+)/;
-    is(md5_hex($http->get($m->url("/__mock/retrieve?code=$code"))->{content}),
+    is(md5_hex($m->retrieve($code)),
        md5_hex($p1->{content}), '/__mock/retrieve gives the same bytes');
-    my $reports = $m->_ctl(GET => '/__mock/reports');
+    my $reports = $m->reports;
     ok(-f $reports->{radar}{$rpt_order}{path}, 'radar report file on disk');
     is($m->api(GET => $rel, token => '0' x 32)->{json}{status}, '107',
        'retrieve is signature-checked');
@@ -322,9 +322,9 @@ SKIP: {
     $p = $m->push(feed => 'dd_risk_mnr', callback => $cb);
     ok($p->{ok} && $p->{order}{orderNo}, 'push without orderNo creates one');
 
-    my $many = $m->_ctl(POST => '/__mock/push_many', {
+    my $many = $m->push_many(
         feed => 'dd_corp_monitor', count => 6, concurrency => 3,
-        callback => $cb, order => { records => 1 } });
+        callback => $cb, order => { records => 1 });
     is($many->{ok}, 6, 'push_many: 6 pushed');
     my %seen = map { $_->{orderNo} => 1 } @{ $many->{results} };
     is(scalar keys %seen, 6, 'six distinct orders');
@@ -376,19 +376,17 @@ SKIP: {
 # --- run-time configuration, robustness ------------------------------------------
 
 {
-    my $c = $m->_ctl(POST => '/__mock/config',
-                     { files_base => 'http://localhost:' . $m->port });
+    my $c = $m->config(files_base => 'http://localhost:' . $m->port);
     is($c->{files_base}, 'http://localhost:' . $m->port, 'config files_base');
     my $r = $m->api(GET => '/api/radar_ext/createReport?reportType=week');
     $r = $m->api(GET => '/api/radar_ext/getReportInfo?orderNo='
                  . $r->{json}{result}{orderNo});
     like($r->{json}{result}{reportUrl}, qr{^http://localhost:\d+/files/},
          'reportUrl on the configured files host');
-    $m->_ctl(POST => '/__mock/config',
-             { files_base => $m->base_url, clock_offset => 3600 });
+    $m->config(files_base => $m->base_url, clock_offset => 3600);
     is($m->api(GET => '/api/dd_risk_mnr/listDdRiskLatestOrderNo')
        ->{json}{status}, '107', 'mock clock ahead: Timespan out of window');
-    $m->_ctl(POST => '/__mock/config', { clock_offset => 0 });
+    $m->config(clock_offset => 0);
 
     for my $junk ("GARBAGE\r\n\r\n",
                   "GET /api/x?key=%ZZ%E4 HTTP/1.1\r\nHost: x\r\n"

@@ -11,6 +11,8 @@ package QccMock;
 #   my $r = $m->push(feed => 'dd_risk_mnr', orderNo => $o->{orderNo},
 #                    callback => "http://127.0.0.1:$port/qcc/callback/risk");
 #   $m->stats; $m->reset; $m->stop;
+#   Also: push_many, config, reports, retrieve, orders, wait_requests,
+#   header, arg, token, signed_headers; tls => 1 for an HTTPS port.
 #
 # Core modules only.
 
@@ -299,6 +301,31 @@ sub order { my $self = shift; $self->_ctl(POST => '/__mock/order', {@_}) }
 sub push  { my $self = shift; $self->_ctl(POST => '/__mock/push', {@_}) }
 sub stats { $_[0]->_ctl(GET => '/__mock/stats') }
 sub orders { $_[0]->_ctl(GET => '/__mock/orders') }
+
+# push_many(feed => F, count => N, concurrency => C, callback => URL,
+#           order => {...}): { results => [...], ok => n, failed => n }
+sub push_many { my $self = shift; $self->_ctl(POST => '/__mock/push_many', {@_}) }
+
+# config(files_base => URL, link_ttl => S, timespan_window => S,
+#        report_size => B, clock_offset => S): sets, returns the config.
+sub config {
+    my $self = shift;
+    return @_ ? $self->_ctl(POST => '/__mock/config', {@_})
+              : $self->_ctl(GET => '/__mock/config');
+}
+
+# reports(): { radar => { orderNo => { path, url_path, ... } },
+#              yj => { OrderNo => { code, format, ... } } }
+sub reports { $_[0]->_ctl(GET => '/__mock/reports') }
+
+# retrieve($code): the bytes /api/rpt/retrieve serves for a code.
+sub retrieve {
+    my ($self, $code) = @_;
+    my $res = $self->{http}->get($self->base_url . '/__mock/retrieve?code='
+                                 . _esc($code));
+    croak "QccMock: retrieve $code: $res->{status}" unless $res->{success};
+    return $res->{content};
+}
 
 # stop(): TERM, then KILL after 5 s; idempotent.
 sub stop {
