@@ -180,6 +180,15 @@ is($r->{json}{status}, '201', 'second account signs with its own secret');
     like($w->{content}, qr/^PK\x03\x04/, 'word report is a docx (ZIP)');
     like($w->{headers}{'content-type'}, qr/wordprocessingml/, 'docx type');
 
+    $m->config(report_pending_polls => 1);
+    $r = $m->api(POST => '/api/yj/Report/CreateReport?keyNo=p');
+    my $po = $r->{json}{Result}{OrderNo};
+    is($m->api(POST => "/api/yj/Report/GetReportInfo?orderNo=$po")
+       ->{json}{Result}{ReportStatus}, 'P', 'pending poll: P');
+    is($m->api(POST => "/api/yj/Report/GetReportInfo?orderNo=$po")
+       ->{json}{Result}{ReportStatus}, 'S', 'then S');
+    $m->config(report_pending_polls => 0);
+
     $r = $m->api(GET => '/api/dd_corp_monitor/getShiXinList?corpKeyNo=a'
                  . '&checkId=b&pageIndex=2&pageSize=20');
     is($r->{json}{status}, '200', 'getShiXinList');
