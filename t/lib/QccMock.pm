@@ -41,7 +41,8 @@ my $JSON = JSON::PP->new->utf8->canonical;
 #   dir           working directory (default: a temp dir removed at exit)
 #   files_dir     default DIR/files
 #   files_base, link_ttl, timespan_window, push_after, callback_risk,
-#   callback_corp: passed to the mock's options of the same name
+#   callback_corp, report_size, report_pending_polls, record_limit:
+#                 passed to the mock's options of the same name
 #   tls           1: also serve HTTPS on another port (tls_port), with a
 #                 certificate for 127.0.0.1, localhost, pro.qcc.com and
 #                 pro-files.qichacha.com signed by a throw-away CA (tls_ca:
@@ -79,7 +80,8 @@ sub new {
         CORE::push @args, '--account', "$a->[0]:$f";
     }
     for my $k (qw(files_base link_ttl timespan_window push_after
-                  callback_risk callback_corp)) {
+                  callback_risk callback_corp report_size
+                  report_pending_polls record_limit)) {
         next unless defined $o{$k};
         (my $opt = $k) =~ tr/_/-/;
         CORE::push @args, "--$opt", $o{$k};
