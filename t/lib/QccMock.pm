@@ -241,7 +241,8 @@ sub _ctl {
     my $j = eval { $JSON->decode($res->{content}) };
     croak "QccMock: $method $path: $res->{status} $res->{reason}: "
         . ($res->{content} // '')
-        unless defined $j && ($res->{success} || $res->{status} == 409);
+        unless defined $j && ($res->{success}
+                              || ($res->{status} == 409 && $path =~ /push/));
     return $j;
 }
 
