@@ -335,6 +335,8 @@ SKIP: {
         feed => 'dd_corp_monitor', count => 6, concurrency => 3,
         callback => $cb, order => { records => 1 });
     is($many->{ok}, 6, 'push_many: 6 pushed');
+    is(scalar(grep { $_->{feed} eq 'dd_corp_monitor' } @{ $m->pushes }), 6,
+       'pushes lists them');
     my %seen = map { $_->{orderNo} => 1 } @{ $many->{results} };
     is(scalar keys %seen, 6, 'six distinct orders');
 

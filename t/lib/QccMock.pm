@@ -304,6 +304,7 @@ sub order { my $self = shift; $self->_ctl(POST => '/__mock/order', {@_}) }
 sub push  { my $self = shift; $self->_ctl(POST => '/__mock/push', {@_}) }
 sub stats { $_[0]->_ctl(GET => '/__mock/stats') }
 sub orders { $_[0]->_ctl(GET => '/__mock/orders') }
+sub pushes { $_[0]->_ctl(GET => '/__mock/pushes') }
 
 # push_many(feed => F, count => N, concurrency => C, callback => URL,
 #           order => {...}): { results => [...], ok => n, failed => n }
