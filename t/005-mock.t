@@ -366,7 +366,7 @@ SKIP: {
     like($m->api(GET => $lp)->{json}{status}, qr/^20[01]$/, 'then normal');
 
     my $bp = '/api/radar_ext/batchAddRadarCompanyListToExistedUser';
-    $m->behave(path => $bp, delay_ms => 600);
+    $m->behave(path => $bp, delay_ms => 1500);
     my $before = $m->stats->{endpoints}{$bp}{count};
     my @kids;
     for (1 .. 3) {
