@@ -11,12 +11,12 @@
 #
 # Before measuring it checks that sign and lua send the upstream the same
 # thing (key argument first, Timespan, a Token it recomputes).  The rounds
-# are interleaved (plain, sign, lua, plain, ...) and the median of each
-# is reported, so that drift of the machine hits all three alike.
+# run the three back to back in a rotating order; the ratios are medians
+# of per-round ratios, so that drift of the machine hits all three alike.
 #
 # Prints a markdown table and writes it to build/bench/sign.md.
-# Knobs: BENCH_THREADS (2), BENCH_CONNS (50), BENCH_DURATION (10s),
-# BENCH_WARMUP (3s), BENCH_ROUNDS (3), BENCH_WORKERS (1, gateway workers).
+# Knobs: BENCH_THREADS (2), BENCH_CONNS (50), BENCH_DURATION (5s),
+# BENCH_WARMUP (3s), BENCH_ROUNDS (9), BENCH_WORKERS (1, gateway workers).
 # Everything listens on 127.0.0.1 and is stopped by PID at the end.
 
 set -euo pipefail
@@ -29,9 +29,9 @@ OUT=$ROOT/build/bench
 WORK=$OUT/sign
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-50}
-DURATION=${BENCH_DURATION:-10s}
+DURATION=${BENCH_DURATION:-5s}
 WARMUP=${BENCH_WARMUP:-3s}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-9}
 WORKERS=${BENCH_WORKERS:-1}
 
 KEY=BenchAppKey
@@ -280,22 +280,35 @@ run() {
 }
 
 LOCS=(plain sign lua)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A RPS P99 CPU
 for loc in "${LOCS[@]}"; do
     run "$loc" "$WARMUP" > /dev/null
 done
+# Each round runs the three back to back, starting with a different one
+# each time; the ratios are taken within a round, where the rest of the
+# machine was about the same for all three.
+R_SP=""; R_SL=""; R_LP=""
 for r in $(seq "$ROUNDS"); do
-    for loc in "${LOCS[@]}"; do
+    declare -A NOW=()
+    for k in 0 1 2; do
+        loc=${LOCS[$(( (r + k) % 3 ))]}
         read -r rps p99 cpu < <(run "$loc" "$DURATION")
         say "round $r $loc: $rps req/s, p99 $p99 ms, gateway CPU $cpu us/request"
         RPS[$loc]+="$rps "
         P99[$loc]+="$p99 "
         CPU[$loc]+="$cpu "
+        NOW[$loc]=$rps
     done
+    R_SP+="$(awk -v a="${NOW[sign]}" -v b="${NOW[plain]}" 'BEGIN { print a / b }') "
+    R_SL+="$(awk -v a="${NOW[sign]}" -v b="${NOW[lua]}" 'BEGIN { print a / b }') "
+    R_LP+="$(awk -v a="${NOW[lua]}" -v b="${NOW[plain]}" 'BEGIN { print a / b }') "
 done
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
     END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+range() { tr ' ' '\n' | grep . | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
+    END { printf "%.2f-%.2f", lo, hi }'; }
 
 for loc in "${LOCS[@]}"; do
     eval "M_$loc=$(median <<< "${RPS[$loc]}")"
@@ -303,10 +316,10 @@ for loc in "${LOCS[@]}"; do
     eval "C_$loc=$(median <<< "${CPU[$loc]}")"
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-r_plain=$(ratio "$M_sign" "$M_plain")
-r_lua=$(ratio "$M_sign" "$M_lua")
-lua_plain=$(ratio "$M_lua" "$M_plain")
+r3() { awk -v a="$1" 'BEGIN { printf "%.3f", a }'; }
+r_plain=$(r3 "$(median <<< "$R_SP")")
+r_lua=$(r3 "$(median <<< "$R_SL")")
+lua_plain=$(r3 "$(median <<< "$R_LP")")
 verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? "met" : "NOT met" }'; }
 
 mkdir -p "$OUT"
@@ -317,13 +330,15 @@ mkdir -p "$OUT"
     printf '| `qcc_sign on` | %.0f | %.2f ms | %s | %.1f µs |\n' "$M_sign" "$L_sign" "$r_plain" "$C_sign"
     printf '| Lua (`access_by_lua_block`, `ngx.md5`) | %.0f | %.2f ms | %s | %.1f µs |\n' "$M_lua" "$L_lua" "$lua_plain" "$C_lua"
     echo
-    echo "sign/plain = **$r_plain** (goal >= 0.97: $(verdict "$r_plain" 0.97)),"
-    echo "sign/lua = **$r_lua** (goal > 1: $(verdict "$r_lua" 1.0000001))."
+    echo "sign/plain = **$r_plain** (per round $(range <<< "$R_SP"); goal >= 0.97: $(verdict "$r_plain" 0.97)),"
+    echo "sign/lua = **$r_lua** (per round $(range <<< "$R_SL"); goal > 1: $(verdict "$r_lua" 1.0000001))."
     echo
-    echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency, median of $ROUNDS interleaved"
-    echo "rounds after a $WARMUP warm-up each; gateway worker_processes $WORKERS,"
-    echo "upstream 1 worker, keepalive to the upstream; $(date -u '+%Y-%m-%d'),"
+    echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency against /<location>/$REQ;"
+    echo "medians of $ROUNDS rounds (ratios: median of the per-round ratios), after a"
+    echo "$WARMUP warm-up each; gateway worker_processes $WORKERS, upstream 1 worker,"
+    echo "keepalive to the upstream; $(date -u '+%Y-%m-%d %H:%M UTC'),"
     echo "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)),"
-    echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(uname -sr)."
+    echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(uname -sr); load average"
+    echo "$LOAD0 before, $(cut -d' ' -f1-3 /proc/loadavg) after."
 } > "$OUT/sign.md"
 cat "$OUT/sign.md"
