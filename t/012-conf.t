@@ -238,17 +238,22 @@ SKIP: {
     # Other calls meanwhile are not limited.
     is($g->get($uri, headers => [ Authorization => $auth ])->{status}, 200,
        'createReport while 5 batch calls run: 200');
-    my %st;
+    my (%st, @busy);
     for my $s (@socks) {
         local $/;
-        my $raw = <$s> // '';
-        my ($code) = $raw =~ m{^HTTP/1\.\d (\d+)};
-        $st{$code // 'none'}++;
+        my $r = QccTest::parse_response(<$s> // '');
+        $st{ $r->{status} || 'none' }++;
+        push @busy, $r if $r->{status} == 429;
         close $s;
     }
     is($st{200} // 0, 5, 'batch calls: 5 at once pass');
     is($st{429} // 0, 2, 'batch calls: the 6th and 7th get 429')
         or diag(explain(\%st));
+    like($busy[0]{body} // '', qr/^\{"status":"429","msg":"[^"]+"\}$/,
+         'batch calls: the 429 answer is JSON');
+    is(scalar @{ $m->requests(path => '/api/radar_ext/'
+                              . ($batch[1] =~ s/\?.*//r)) }, 1,
+       'batch calls: QCC saw only the admitted ones');
     $g->stop;
     $g->check_error_log('running qcc.conf');
 
