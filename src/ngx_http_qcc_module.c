@@ -6,6 +6,8 @@
 #include "ngx_http_qcc_module.h"
 
 
+static void *ngx_http_qcc_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_qcc_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_qcc_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_qcc_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -20,6 +22,15 @@ static char *ngx_http_qcc_secret_key_env(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qcc_sign(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_qcc_callback(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qcc_download_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qcc_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_qcc_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_qcc_init_process(ngx_cycle_t *cycle);
+static void ngx_http_qcc_exit(ngx_cycle_t *cycle);
 static char *ngx_http_qcc_set_secret(ngx_conf_t *cf,
     ngx_http_qcc_loc_conf_t *qlcf, u_char *data, size_t len);
 static void ngx_http_qcc_wipe_secret(void *data);
@@ -55,6 +66,62 @@ static ngx_command_t  ngx_http_qcc_commands[] = {
       offsetof(ngx_http_qcc_loc_conf_t, sign),
       NULL },
 
+    { ngx_string("qcc_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_qcc_queue_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qcc_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qcc_main_conf_t, thread_pool_name),
+      NULL },
+
+    { ngx_string("qcc_journal_compact"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qcc_main_conf_t, journal_compact),
+      NULL },
+
+    { ngx_string("qcc_journal_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qcc_main_conf_t, journal_retention),
+      NULL },
+
+    { ngx_string("qcc_callback"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_qcc_callback,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qcc_callback_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_qcc_loc_conf_t, callback_max_body),
+      NULL },
+
+    { ngx_string("qcc_download_hosts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_qcc_download_hosts,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qcc_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_qcc_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -63,8 +130,8 @@ static ngx_http_module_t  ngx_http_qcc_module_ctx = {
     ngx_http_qcc_preconfiguration,         /* preconfiguration */
     ngx_http_qcc_postconfiguration,        /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_qcc_create_main_conf,         /* create main configuration */
+    ngx_http_qcc_init_main_conf,           /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -80,14 +147,76 @@ ngx_module_t  ngx_http_qcc_module = {
     ngx_http_qcc_commands,                 /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_qcc_init_module,              /* init module */
+    ngx_http_qcc_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_qcc_exit,                     /* exit process */
+    ngx_http_qcc_exit,                     /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_str_t  ngx_http_qcc_default_download_host =
+    ngx_string("pro-files.qichacha.com");
+
+
+static void *
+ngx_http_qcc_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_qcc_main_conf_t  *qmcf;
+
+    qmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_qcc_main_conf_t));
+    if (qmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     qmcf->queue_zone = NULL;
+     *     qmcf->journal = { 0, NULL };
+     *     qmcf->thread_pool_name = { 0, NULL };
+     *     qmcf->thread_pool = NULL;
+     */
+
+    qmcf->protected_logs = ngx_array_create(cf->pool, 4, sizeof(ngx_log_t *));
+    if (qmcf->protected_logs == NULL) {
+        return NULL;
+    }
+
+    qmcf->journal_compact = NGX_CONF_UNSET_SIZE;
+    qmcf->journal_retention = NGX_CONF_UNSET;
+
+    return qmcf;
+}
+
+
+static char *
+ngx_http_qcc_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_qcc_main_conf_t *qmcf = conf;
+
+    ngx_conf_init_size_value(qmcf->journal_compact, 64 * 1024 * 1024);
+    ngx_conf_init_value(qmcf->journal_retention, 7 * 86400);
+
+    if (qmcf->queue_zone == NULL) {
+        return NGX_CONF_OK;
+    }
+
+#if (NGX_THREADS)
+    /* journal syncs run here, off the event loop */
+    qmcf->thread_pool = ngx_thread_pool_add(cf,
+                                            qmcf->thread_pool_name.len
+                                            ? &qmcf->thread_pool_name
+                                            : NULL);
+    if (qmcf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+#endif
+
+    return NGX_CONF_OK;
+}
 
 
 static void *
@@ -108,9 +237,13 @@ ngx_http_qcc_create_loc_conf(ngx_conf_t *cf)
      *     conf->secret = { 0, NULL };
      *     conf->sign_file = NULL;
      *     conf->sign_line = 0;
+     *     conf->status = 0;
      */
 
     conf->sign = NGX_CONF_UNSET;
+    conf->callback = NGX_CONF_UNSET;
+    conf->download_hosts = NGX_CONF_UNSET_PTR;
+    conf->callback_max_body = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -121,6 +254,20 @@ ngx_http_qcc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_qcc_loc_conf_t *prev = parent;
     ngx_http_qcc_loc_conf_t *conf = child;
+
+    qcc_url_host_t            *h;
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_qcc_main_conf_t  *qmcf;
+
+    /* the core module's merge ran first: its error_log is final here */
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qcc_module);
+
+    if (ngx_http_qcc_log_protect(qmcf->protected_logs, clcf->error_log)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->key.data == NULL) {
         conf->key = prev->key;
@@ -147,6 +294,52 @@ ngx_http_qcc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       : "\"qcc_secret_key_file\" or \"qcc_secret_key_env\"",
                       conf->sign_file, conf->sign_line);
         return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_merge_size_value(conf->callback_max_body,
+                              prev->callback_max_body, 16384);
+
+    ngx_conf_merge_ptr_value(conf->download_hosts, prev->download_hosts,
+                             NULL);
+
+    if (conf->download_hosts == NULL) {
+        conf->download_hosts = ngx_array_create(cf->pool, 1,
+                                                sizeof(qcc_url_host_t));
+        if (conf->download_hosts == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        h = ngx_array_push(conf->download_hosts);
+        if (h == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        h->data = ngx_http_qcc_default_download_host.data;
+        h->len = ngx_http_qcc_default_download_host.len;
+    }
+
+    if (conf->callback == NGX_CONF_UNSET) {
+        conf->callback = NGX_HTTP_QCC_FEED_NONE;
+    }
+
+    if (conf->callback != NGX_HTTP_QCC_FEED_NONE) {
+        qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qcc_module);
+
+        if (qmcf->queue_zone == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"qcc_callback %V\" needs a \"qcc_queue\" in the "
+                          "http block",
+                          &ngx_http_qcc_feed_names[conf->callback]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->key.data == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"qcc_callback %V\" needs \"qcc_key\" in effect: "
+                          "the callback checks QCC's key argument",
+                          &ngx_http_qcc_feed_names[conf->callback]);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -409,4 +602,140 @@ ngx_http_qcc_sign(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     qlcf->sign_line = cf->conf_file->line;
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_qcc_callback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qcc_loc_conf_t *qlcf = conf;
+
+    ngx_int_t                  feed;
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (qlcf->callback != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    feed = ngx_http_qcc_feed_index(value[1].data, value[1].len);
+
+    if (feed == NGX_HTTP_QCC_FEED_NONE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown feed \"%V\", it must be \"dd_risk_mnr\" "
+                           "or \"dd_corp_monitor\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    qlcf->callback = feed;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_qcc_callback_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_qcc_download_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qcc_loc_conf_t *qlcf = conf;
+
+    ngx_str_t       *value;
+    ngx_uint_t       i;
+    qcc_url_host_t  *h;
+
+    if (qlcf->download_hosts != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    qlcf->download_hosts = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                            sizeof(qcc_url_host_t));
+    if (qlcf->download_hosts == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (!qcc_url_host_valid(value[i].data, value[i].len)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid download host \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        h = ngx_array_push(qlcf->download_hosts);
+        if (h == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* matched without regard to case */
+        ngx_strlow(value[i].data, value[i].data, value[i].len);
+
+        h->data = value[i].data;
+        h->len = value[i].len;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_qcc_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qcc_loc_conf_t *qlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (qlcf->status) {
+        return "is duplicate";
+    }
+
+    qlcf->status = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_qcc_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qcc_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_qcc_main_conf_t  *qmcf;
+
+    qmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_qcc_module);
+
+    if (qmcf
+        && ngx_http_qcc_log_protect(qmcf->protected_logs, &cycle->new_log)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_qcc_journal_init_module(cycle);
+}
+
+
+static ngx_int_t
+ngx_http_qcc_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_qcc_journal_init_process(cycle);
+}
+
+
+static void
+ngx_http_qcc_exit(ngx_cycle_t *cycle)
+{
+    ngx_http_qcc_main_conf_t  *qmcf;
+
+    qmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_qcc_module);
+
+    if (qmcf) {
+        ngx_http_qcc_log_unprotect(qmcf->protected_logs);
+    }
 }

@@ -12,9 +12,110 @@
 #include <ngx_http.h>
 
 #include "qcc_sign.h"
+#include "qcc_callback.h"
 
 
-#define NGX_HTTP_QCC_SECRET_MAX  1024
+#define NGX_HTTP_QCC_SECRET_MAX       1024
+#define NGX_HTTP_QCC_ERROR_MAX        160
+
+/* feeds: the index of each in every per-feed array */
+#define NGX_HTTP_QCC_FEED_NONE        -1
+#define NGX_HTTP_QCC_FEED_RISK        0     /* dd_risk_mnr */
+#define NGX_HTTP_QCC_FEED_CORP        1     /* dd_corp_monitor */
+#define NGX_HTTP_QCC_FEEDS            2
+
+/* order states, in the order of an order's life */
+#define NGX_HTTP_QCC_QUEUED           0
+#define NGX_HTTP_QCC_DOWNLOADING      1
+#define NGX_HTTP_QCC_UNPACKING        2
+#define NGX_HTTP_QCC_DELIVERED        3
+#define NGX_HTTP_QCC_FAILED           4
+#define NGX_HTTP_QCC_STATES           5
+
+/* where an order came from */
+#define NGX_HTTP_QCC_SOURCE_PUSH      0
+#define NGX_HTTP_QCC_SOURCE_RECONCILE 1
+
+/* callback outcomes counted in the zone */
+#define NGX_HTTP_QCC_CB_OK            0
+#define NGX_HTTP_QCC_CB_DUPLICATE     1
+#define NGX_HTTP_QCC_CB_REFUSED       2
+#define NGX_HTTP_QCC_CB_ERROR         3
+#define NGX_HTTP_QCC_CB_OUTCOMES      4
+
+
+/*
+ * An order in the shared zone.  The URL is a separate slab allocation, as
+ * a refreshed link replaces it; everything else is inline.
+ */
+typedef struct {
+    ngx_rbtree_node_t           node;         /* key: crc32(feed, orderNo) */
+    ngx_queue_t                 queue;        /* sh->orders, newest first */
+
+    time_t                      received;
+    time_t                      updated;
+    time_t                      expires;      /* downloadUrlExpiredTime */
+    time_t                      next_try;
+    time_t                      lease_until;
+    ngx_pid_t                   lease_pid;
+
+    u_char                     *url;
+    uint16_t                    url_len;
+    uint16_t                    error_len;
+    uint32_t                    attempts;
+
+    uint8_t                     feed;
+    uint8_t                     state;
+    uint8_t                     source;
+    uint8_t                     order_no_len;
+    uint8_t                     password_len;
+    unsigned                    durable:1;    /* its ORDER record synced */
+
+    u_char                      order_no[QCC_CALLBACK_ORDER_NO_MAX];
+    u_char                      password[QCC_CALLBACK_PASSWORD_MAX];
+    u_char                      error[NGX_HTTP_QCC_ERROR_MAX];
+} ngx_http_qcc_order_t;
+
+
+typedef struct {
+    ngx_rbtree_t                rbtree;
+    ngx_rbtree_node_t           sentinel;
+    ngx_queue_t                 orders;
+
+    ngx_uint_t                  count[NGX_HTTP_QCC_FEEDS]
+                                     [NGX_HTTP_QCC_STATES];
+    ngx_atomic_uint_t           callbacks[NGX_HTTP_QCC_FEEDS]
+                                         [NGX_HTTP_QCC_CB_OUTCOMES];
+    time_t                      last_push[NGX_HTTP_QCC_FEEDS];
+    /* a callback was answered with an error since the last activation */
+    ngx_uint_t                  callback_failed[NGX_HTTP_QCC_FEEDS];
+    ngx_uint_t                  evicted;
+
+    ngx_uint_t                  journal_gen;  /* bumped by compaction */
+    uint64_t                    journal_seq;
+} ngx_http_qcc_shctx_t;
+
+
+typedef struct ngx_http_qcc_main_conf_s  ngx_http_qcc_main_conf_t;
+
+
+typedef struct {
+    ngx_http_qcc_shctx_t       *sh;
+    ngx_slab_pool_t            *shpool;
+    ngx_cycle_t                *cycle;       /* the cycle being configured */
+    ngx_http_qcc_main_conf_t   *qmcf;
+} ngx_http_qcc_queue_t;
+
+
+struct ngx_http_qcc_main_conf_s {
+    ngx_shm_zone_t             *queue_zone;
+    ngx_str_t                   journal;      /* the journal's full path */
+    ngx_str_t                   thread_pool_name;
+    ngx_thread_pool_t          *thread_pool;
+    size_t                      journal_compact;   /* size threshold */
+    time_t                      journal_retention;
+    ngx_array_t                *protected_logs;   /* of ngx_log_t * */
+};
 
 
 typedef struct {
@@ -25,6 +126,11 @@ typedef struct {
     ngx_flag_t                  sign;
     u_char                     *sign_file;    /* where "qcc_sign on" was */
     ngx_uint_t                  sign_line;
+
+    ngx_int_t                   callback;     /* feed, or FEED_NONE */
+    ngx_array_t                *download_hosts;   /* of qcc_url_host_t */
+    size_t                      callback_max_body;
+    ngx_flag_t                  status;
 } ngx_http_qcc_loc_conf_t;
 
 
@@ -37,6 +143,8 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_qcc_module;
+extern ngx_str_t     ngx_http_qcc_feed_names[NGX_HTTP_QCC_FEEDS];
+extern ngx_str_t     ngx_http_qcc_state_names[NGX_HTTP_QCC_STATES];
 
 
 ngx_http_qcc_ctx_t *ngx_http_qcc_get_ctx(ngx_http_request_t *r);
@@ -44,6 +152,52 @@ ngx_http_qcc_ctx_t *ngx_http_qcc_sign_values(ngx_http_request_t *r,
     ngx_http_qcc_loc_conf_t *qlcf);
 ngx_int_t ngx_http_qcc_sign_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_qcc_sign_add_variables(ngx_conf_t *cf);
+
+/* the shared queue */
+char *ngx_http_qcc_queue_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_qcc_order_t *ngx_http_qcc_order_lookup_locked(
+    ngx_http_qcc_queue_t *q, ngx_uint_t feed, u_char *order_no, size_t len);
+ngx_http_qcc_order_t *ngx_http_qcc_order_add_locked(ngx_http_qcc_queue_t *q,
+    ngx_uint_t feed, u_char *order_no, size_t order_no_len);
+void ngx_http_qcc_order_remove_locked(ngx_http_qcc_queue_t *q,
+    ngx_http_qcc_order_t *o);
+ngx_int_t ngx_http_qcc_order_set_url_locked(ngx_http_qcc_queue_t *q,
+    ngx_http_qcc_order_t *o, u_char *url, size_t len);
+void ngx_http_qcc_order_set_state_locked(ngx_http_qcc_queue_t *q,
+    ngx_http_qcc_order_t *o, ngx_uint_t state);
+void ngx_http_qcc_order_set_error(ngx_http_qcc_order_t *o, u_char *text,
+    size_t len);
+ngx_http_qcc_queue_t *ngx_http_qcc_queue_get(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_qcc_feed_index(u_char *name, size_t len);
+
+/* logs */
+void ngx_http_qcc_log_mask_request(ngx_http_request_t *r);
+ngx_int_t ngx_http_qcc_log_protect(ngx_array_t *protected, ngx_log_t *log);
+void ngx_http_qcc_log_unprotect(ngx_array_t *protected);
+
+/* responses */
+ngx_int_t ngx_http_qcc_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *body, size_t len);
+ngx_int_t ngx_http_qcc_add_header(ngx_http_request_t *r, char *key,
+    char *value);
+
+/* the callback and status content handlers */
+ngx_int_t ngx_http_qcc_callback_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_qcc_status_handler(ngx_http_request_t *r);
+
+/* the journal */
+typedef void (*ngx_http_qcc_journal_done_pt)(void *data, ngx_int_t rc);
+
+ngx_int_t ngx_http_qcc_journal_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_qcc_journal_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_qcc_journal_order(ngx_http_qcc_queue_t *q,
+    ngx_uint_t feed, u_char *order_no, size_t len, ngx_log_t *log,
+    ngx_http_qcc_journal_done_pt done, void *data);
+ngx_int_t ngx_http_qcc_journal_state_locked(ngx_http_qcc_queue_t *q,
+    ngx_http_qcc_order_t *o, ngx_log_t *log);
+ngx_int_t ngx_http_qcc_journal_replay(ngx_cycle_t *cycle,
+    ngx_http_qcc_queue_t *q, ngx_http_qcc_main_conf_t *qmcf);
 
 
 #endif /* _NGX_HTTP_QCC_MODULE_H_INCLUDED_ */

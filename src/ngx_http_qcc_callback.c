@@ -1,0 +1,481 @@
+/*
+ * QCC's push callback: validates the five arguments, puts the order in
+ * the shared queue, and answers QCC's JSON only once the order's journal
+ * record is durable.
+ */
+
+#include "ngx_http_qcc_module.h"
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_uint_t                  feed;
+    u_char                      order_no[QCC_CALLBACK_ORDER_NO_MAX];
+    size_t                      order_no_len;
+    unsigned                    created:1;
+} ngx_http_qcc_callback_ctx_t;
+
+
+static void ngx_http_qcc_callback_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_qcc_callback_process(ngx_http_request_t *r,
+    u_char *in, size_t len, unsigned flags);
+static ngx_int_t ngx_http_qcc_callback_queue(ngx_http_request_t *r,
+    ngx_http_qcc_loc_conf_t *qlcf, qcc_callback_args_t *a);
+static void ngx_http_qcc_callback_journaled(void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_qcc_callback_refuse(ngx_http_request_t *r,
+    ngx_uint_t feed, ngx_uint_t status, const char *json_status,
+    const char *reason);
+static void ngx_http_qcc_callback_count(ngx_http_request_t *r,
+    ngx_uint_t feed, ngx_uint_t outcome);
+
+
+static u_char  ngx_http_qcc_callback_ok[] = QCC_CALLBACK_OK_BODY;
+
+
+ngx_int_t
+ngx_http_qcc_callback_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_http_qcc_loc_conf_t  *qlcf;
+
+    qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qcc_module);
+
+    if (r->method == NGX_HTTP_GET) {
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_qcc_callback_process(r, r->args.data, r->args.len,
+                                             0);
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        if (ngx_http_qcc_add_header(r, "Allow", "GET, POST") != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_qcc_callback_refuse(r, qlcf->callback,
+                                            NGX_HTTP_NOT_ALLOWED, "405",
+                                            "method not allowed");
+    }
+
+    if (r->headers_in.content_type == NULL
+        || ngx_strncasecmp(r->headers_in.content_type->value.data,
+                           (u_char *) "application/x-www-form-urlencoded",
+                           sizeof("application/x-www-form-urlencoded") - 1)
+           != 0)
+    {
+        return ngx_http_qcc_callback_refuse(r, qlcf->callback,
+                                  NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "415",
+                                  "POST body must be form-encoded");
+    }
+
+    if (r->headers_in.content_length_n > (off_t) qlcf->callback_max_body) {
+        return ngx_http_qcc_callback_refuse(r, qlcf->callback,
+                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                            "413", "request too large");
+    }
+
+    /* the body is kept in memory: at most callback_max_body bytes */
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_qcc_callback_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_qcc_callback_body(ngx_http_request_t *r)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_buf_t                *b;
+    ngx_int_t                 rc;
+    ngx_chain_t              *cl;
+    ngx_http_qcc_loc_conf_t  *qlcf;
+
+    qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qcc_module);
+
+    len = 0;
+
+    if (r->request_body == NULL || r->request_body->temp_file) {
+        ngx_http_finalize_request(r,
+            ngx_http_qcc_callback_refuse(r, qlcf->callback,
+                                         NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         "413", "request too large"));
+        return;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len > qlcf->callback_max_body) {
+        ngx_http_finalize_request(r,
+            ngx_http_qcc_callback_refuse(r, qlcf->callback,
+                                         NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         "413", "request too large"));
+        return;
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len = ngx_cpymem(p + len, b->pos, b->last - b->pos) - p;
+    }
+
+    rc = ngx_http_qcc_callback_process(r, p, len, QCC_CALLBACK_PLUS_SPACE);
+
+    ngx_explicit_memzero(p, len);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_qcc_callback_process(ngx_http_request_t *r, u_char *in, size_t len,
+    unsigned flags)
+{
+    u_char                   *scratch;
+    ngx_int_t                 rc, status;
+    qcc_callback_conf_t       conf;
+    qcc_callback_args_t       a;
+    ngx_http_qcc_loc_conf_t  *qlcf;
+
+    qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qcc_module);
+
+    conf.key = qlcf->key.data;
+    conf.key_len = qlcf->key.len;
+    conf.hosts = qlcf->download_hosts->elts;
+    conf.nhosts = qlcf->download_hosts->nelts;
+    conf.flags = flags;
+
+    scratch = ngx_pnalloc(r->pool, len ? len : 1);
+    if (scratch == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&a, sizeof(qcc_callback_args_t));
+
+    rc = qcc_callback_parse(in, len, &conf, scratch, len ? len : 1, &a);
+
+    /* read: from here on, no log line may show it */
+    ngx_http_qcc_log_mask_request(r);
+
+    if (rc != QCC_CALLBACK_OK) {
+        ngx_explicit_memzero(scratch, len);
+
+        status = qcc_callback_http_status(rc);
+
+        if (rc == QCC_CALLBACK_TOO_LARGE && r->method == NGX_HTTP_POST) {
+            status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+
+        return ngx_http_qcc_callback_refuse(r, qlcf->callback, status,
+                                            qcc_callback_status(rc),
+                                            a.reason ? a.reason
+                                                     : "bad request");
+    }
+
+    rc = ngx_http_qcc_callback_queue(r, qlcf, &a);
+
+    ngx_explicit_memzero(scratch, len);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_qcc_callback_queue(ngx_http_request_t *r,
+    ngx_http_qcc_loc_conf_t *qlcf, qcc_callback_args_t *a)
+{
+    time_t                        now;
+    ngx_uint_t                    feed;
+    ngx_http_qcc_queue_t         *q;
+    ngx_http_qcc_order_t         *o;
+    ngx_http_qcc_callback_ctx_t  *ctx;
+
+    feed = qlcf->callback;
+    q = ngx_http_qcc_queue_get((ngx_cycle_t *) ngx_cycle);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_qcc_callback_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->feed = feed;
+    ctx->order_no_len = a->order_no_len;
+    ngx_memcpy(ctx->order_no, a->order_no, a->order_no_len);
+
+    now = ngx_time();
+
+    ngx_shmtx_lock(&q->shpool->mutex);
+
+    q->sh->last_push[feed] = now;
+
+    o = ngx_http_qcc_order_lookup_locked(q, feed, ctx->order_no,
+                                         ctx->order_no_len);
+
+    if (o && o->durable) {
+        ngx_shmtx_unlock(&q->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "qcc: %V order \"%*s\" pushed again, already queued",
+                      &ngx_http_qcc_feed_names[feed], ctx->order_no_len,
+                      ctx->order_no);
+
+        ngx_http_qcc_callback_count(r, feed, NGX_HTTP_QCC_CB_DUPLICATE);
+
+        return ngx_http_qcc_send_json(r, NGX_HTTP_OK,
+                                      ngx_http_qcc_callback_ok,
+                                      sizeof(ngx_http_qcc_callback_ok) - 1);
+    }
+
+    if (o == NULL) {
+        o = ngx_http_qcc_order_add_locked(q, feed, ctx->order_no,
+                                          ctx->order_no_len);
+
+        if (o == NULL
+            || ngx_http_qcc_order_set_url_locked(q, o, (u_char *) a->url,
+                                                 a->url_len)
+               != NGX_OK)
+        {
+            if (o) {
+                ngx_http_qcc_order_remove_locked(q, o);
+            }
+
+            ngx_shmtx_unlock(&q->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "qcc: queue zone \"%V\" is full, %V order "
+                          "\"%*s\" refused",
+                          &q->qmcf->queue_zone->shm.name,
+                          &ngx_http_qcc_feed_names[feed],
+                          ctx->order_no_len, ctx->order_no);
+
+            ngx_http_qcc_callback_count(r, feed, NGX_HTTP_QCC_CB_ERROR);
+
+            return ngx_http_qcc_callback_refuse(r, feed,
+                                         NGX_HTTP_SERVICE_UNAVAILABLE, "503",
+                                         "queue full, try again later");
+        }
+
+        o->received = now;
+        o->updated = now;
+        o->next_try = now;
+        o->expires = a->expires;
+        o->source = NGX_HTTP_QCC_SOURCE_PUSH;
+        o->password_len = (uint8_t) a->password_len;
+        ngx_memcpy(o->password, a->password, a->password_len);
+
+        ctx->created = 1;
+    }
+
+    ngx_shmtx_unlock(&q->shpool->mutex);
+
+    /* the answer waits until the record is on disk */
+
+    r->main->count++;
+
+    if (ngx_http_qcc_journal_order(q, feed, ctx->order_no, ctx->order_no_len,
+                                   r->connection->log,
+                                   ngx_http_qcc_callback_journaled, ctx)
+        != NGX_OK)
+    {
+        r->main->count--;
+        ngx_http_qcc_callback_journaled(ctx, NGX_ERROR);
+        return NGX_DONE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_qcc_callback_journaled(void *data, ngx_int_t rc)
+{
+    ngx_http_qcc_callback_ctx_t *ctx = data;
+
+    ngx_http_request_t    *r;
+    ngx_http_qcc_queue_t  *q;
+    ngx_http_qcc_order_t  *o;
+
+    r = ctx->request;
+    q = ngx_http_qcc_queue_get((ngx_cycle_t *) ngx_cycle);
+
+    ngx_shmtx_lock(&q->shpool->mutex);
+
+    o = ngx_http_qcc_order_lookup_locked(q, ctx->feed, ctx->order_no,
+                                         ctx->order_no_len);
+
+    if (o && rc == NGX_OK) {
+        o->durable = 1;
+
+    } else if (o && ctx->created && !o->durable) {
+        /* nothing half-recorded: the order was never acknowledged */
+        ngx_http_qcc_order_remove_locked(q, o);
+    }
+
+    ngx_shmtx_unlock(&q->shpool->mutex);
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qcc: %V order \"%*s\" refused: journal write failed",
+                      &ngx_http_qcc_feed_names[ctx->feed],
+                      ctx->order_no_len, ctx->order_no);
+
+        ngx_http_qcc_callback_count(r, ctx->feed, NGX_HTTP_QCC_CB_ERROR);
+
+        ngx_http_finalize_request(r,
+            ngx_http_qcc_callback_refuse(r, ctx->feed,
+                                         NGX_HTTP_SERVICE_UNAVAILABLE, "503",
+                                         "journal unavailable, try again "
+                                         "later"));
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "qcc: %V order \"%*s\" queued",
+                  &ngx_http_qcc_feed_names[ctx->feed],
+                  ctx->order_no_len, ctx->order_no);
+
+    ngx_http_qcc_callback_count(r, ctx->feed, NGX_HTTP_QCC_CB_OK);
+
+    ngx_http_finalize_request(r,
+        ngx_http_qcc_send_json(r, NGX_HTTP_OK, ngx_http_qcc_callback_ok,
+                               sizeof(ngx_http_qcc_callback_ok) - 1));
+}
+
+
+/* A refusal: QCC-style JSON and one line naming the argument. */
+
+static ngx_int_t
+ngx_http_qcc_callback_refuse(ngx_http_request_t *r, ngx_uint_t feed,
+    ngx_uint_t status, const char *json_status, const char *reason)
+{
+    size_t   len;
+    u_char  *body, *p;
+
+    /* a refusal before parsing still logs the request line */
+    ngx_http_qcc_log_mask_request(r);
+
+    if (status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "qcc: %V callback refused with %ui: %s",
+                      &ngx_http_qcc_feed_names[feed], status, reason);
+
+        ngx_http_qcc_callback_count(r, feed, NGX_HTTP_QCC_CB_REFUSED);
+    }
+
+    len = sizeof("{\"status\":\"\",\"msg\":\"\"}") - 1
+          + ngx_strlen(json_status) + ngx_strlen(reason);
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* both texts are static and JSON-safe */
+    p = ngx_sprintf(body, "{\"status\":\"%s\",\"msg\":\"%s\"}",
+                    json_status, reason);
+
+    return ngx_http_qcc_send_json(r, status, body, p - body);
+}
+
+
+static void
+ngx_http_qcc_callback_count(ngx_http_request_t *r, ngx_uint_t feed,
+    ngx_uint_t outcome)
+{
+    ngx_http_qcc_queue_t  *q;
+
+    q = ngx_http_qcc_queue_get((ngx_cycle_t *) ngx_cycle);
+
+    if (q) {
+        (void) ngx_atomic_fetch_add(&q->sh->callbacks[feed][outcome], 1);
+    }
+
+    if (outcome == NGX_HTTP_QCC_CB_REFUSED
+        || outcome == NGX_HTTP_QCC_CB_ERROR)
+    {
+        if (q) {
+            q->sh->callback_failed[feed] = 1;
+        }
+    }
+}
+
+
+ngx_int_t
+ngx_http_qcc_add_header(ngx_http_request_t *r, char *key, char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_qcc_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *body, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type,
+                "application/json;charset=utf-8");
+    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (r->method == NGX_HTTP_HEAD || len == 0) {
+        r->header_only = (len == 0) || (r->method == NGX_HTTP_HEAD);
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, body, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
