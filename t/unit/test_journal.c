@@ -909,6 +909,25 @@ test_files(void)
         CHECK_INT(file_size(path), before);
     }
 
+    /* replay_fd reads from offset 0 and leaves the position alone */
+    {
+        int    rfd;
+        off_t  pos;
+
+        rfd = open(path, O_RDONLY);
+        CHECK(rfd >= 0);
+        pos = lseek(rfd, 17, SEEK_SET);
+        CHECK_INT(qcc_journal_replay_fd(rfd, NULL, NULL, &r),
+                  QCC_JOURNAL_OK);
+        CHECK_INT(r.records, 4);
+        CHECK_INT(lseek(rfd, 0, SEEK_CUR), pos);
+        close(rfd);
+
+        CHECK_INT(qcc_journal_replay_fd(-1, NULL, NULL, &r),
+                  QCC_JOURNAL_ERROR);
+        CHECK_INT(r.err, EBADF);
+    }
+
     /* a failed write: nothing written */
     CHECK_INT(qcc_journal_write(-1, buf, off, &err), QCC_JOURNAL_ERROR);
     CHECK_INT(err, EBADF);
