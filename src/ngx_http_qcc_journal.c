@@ -60,6 +60,7 @@ static void ngx_http_qcc_journal_kick(ngx_log_t *log);
 static void ngx_http_qcc_journal_write_handler(void *data, ngx_log_t *log);
 static void ngx_http_qcc_journal_written(ngx_event_t *ev);
 static void ngx_http_qcc_journal_complete(ngx_int_t err, ngx_log_t *log);
+static void ngx_http_qcc_journal_guard_handler(ngx_event_t *ev);
 static int ngx_http_qcc_journal_apply(void *data,
     const qcc_journal_rec_t *rec, uint64_t offset);
 static int ngx_http_qcc_journal_next(void *data, qcc_journal_rec_t *rec);
@@ -79,6 +80,12 @@ static ngx_http_qcc_journal_batch_t  *ngx_http_qcc_writing;
 static ngx_thread_task_t             *ngx_http_qcc_journal_task;
 #endif
 static ngx_http_qcc_main_conf_t      *ngx_http_qcc_journal_qmcf;
+
+/*
+ * A timer that is not cancelable keeps a gracefully exiting worker alive
+ * while callbacks wait for their records to be written.
+ */
+static ngx_event_t                    ngx_http_qcc_journal_guard;
 
 
 /* --- replay and compaction, in the master ---------------------------------- */
@@ -509,6 +516,10 @@ ngx_http_qcc_journal_init_process(ngx_cycle_t *cycle)
     ngx_http_qcc_filling = &ngx_http_qcc_batches[0];
     ngx_http_qcc_writing = NULL;
 
+    ngx_http_qcc_journal_guard.handler = ngx_http_qcc_journal_guard_handler;
+    ngx_http_qcc_journal_guard.log = cycle->log;
+    ngx_http_qcc_journal_guard.data = &ngx_http_qcc_journal_guard;
+
 #if (NGX_THREADS)
     ngx_http_qcc_journal_task = ngx_thread_task_alloc(cycle->pool,
                                       sizeof(ngx_http_qcc_journal_task_ctx_t));
@@ -684,6 +695,10 @@ ngx_http_qcc_journal_kick(ngx_log_t *log)
                            ? &ngx_http_qcc_batches[1]
                            : &ngx_http_qcc_batches[0];
 
+    if (!ngx_http_qcc_journal_guard.timer_set) {
+        ngx_add_timer(&ngx_http_qcc_journal_guard, 1000);
+    }
+
 #if (NGX_THREADS)
 
     ctx = ngx_http_qcc_journal_task->ctx;
@@ -790,4 +805,21 @@ ngx_http_qcc_journal_complete(ngx_int_t err, ngx_log_t *log)
 
     /* what was added meanwhile goes out in the next group */
     ngx_http_qcc_journal_kick(log);
+
+    if (ngx_http_qcc_writing == NULL
+        && ngx_http_qcc_journal_guard.timer_set)
+    {
+        ngx_del_timer(&ngx_http_qcc_journal_guard);
+    }
+}
+
+
+static void
+ngx_http_qcc_journal_guard_handler(ngx_event_t *ev)
+{
+    if (ngx_http_qcc_writing) {
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "qcc: a journal write has taken more than a second");
+        ngx_add_timer(ev, 1000);
+    }
 }

@@ -35,6 +35,7 @@ sub new {
     chmod 0755, $dir;
 
     my $self = bless {
+        owner => $$,
         dir => $dir,
         port => free_port(),
         workers => 1,
@@ -313,6 +314,8 @@ sub END_HOOK {
     local $?;
     my $failed = !Test::More->builder->is_passing;
     for my $t (@instances) {
+        # a forked child of a test does not own the server
+        next unless $t->{owner} == $$;
         if ($failed && -f "$t->{dir}/error.log") {
             my $log = $t->error_log;
             $log = substr($log, -6000) if length $log > 6000;
