@@ -61,7 +61,16 @@ enum {
     QCC_PJ_CAP_KEY,
     QCC_PJ_CAP_DATE,
     QCC_PJ_CAP_TOTAL_STR,
-    QCC_PJ_CAP_TOTAL_NUM
+    QCC_PJ_CAP_TOTAL_NUM,
+    QCC_PJ_CAP_REC_KEY,       /* is it "id"? (native id check) */
+    QCC_PJ_CAP_ID             /* the id string (native id check) */
+};
+
+/* what the first "id" member of a record holds (native id check) */
+enum {
+    QCC_PJ_ID_NONE = 0,
+    QCC_PJ_ID_OTHER,          /* not a string */
+    QCC_PJ_ID_STRING
 };
 
 #define QCC_PJ_F_DATE       0x01
@@ -69,8 +78,11 @@ enum {
 #define QCC_PJ_F_RESULT     0x04    /* result seen */
 #define QCC_PJ_F_IN_RESULT  0x08    /* inside the result array */
 #define QCC_PJ_F_RECORD     0x10    /* inside a record */
+#define QCC_PJ_F_ID_KEY     0x20    /* the next value is the record's id */
+#define QCC_PJ_F_ID_SEEN    0x40    /* the record's first id member seen */
 
 #define QCC_PJ_REC_MIN      4096
+#define QCC_PJ_ID_MIN       64
 
 
 /*
@@ -154,6 +166,11 @@ qcc_pushjson_free(qcc_pushjson_t *ctx)
     ctx->rec = NULL;
     ctx->rec_size = 0;
     ctx->rec_len = 0;
+
+    free(ctx->id);
+    ctx->id = NULL;
+    ctx->id_size = 0;
+    ctx->id_len = 0;
 }
 
 
@@ -182,15 +199,87 @@ qcc_pushjson_strerror(int rc)
 }
 
 
-/* Copies decoded string bytes to where the current capture goes. */
+/* The id of a record is kept in its own buffer, bounded by the cap. */
+static int
+qcc_pushjson_id_append(qcc_pushjson_t *ctx, const unsigned char *s,
+    size_t n)
+{
+    size_t          size;
+    unsigned char  *id;
+
+    if (ctx->id_len + n + 1 > ctx->id_size) {
+        size = ctx->id_size ? ctx->id_size : QCC_PJ_ID_MIN;
+
+        while (size < ctx->id_len + n + 1) {
+            size *= 2;
+        }
+
+        id = realloc(ctx->id, size);
+        if (id == NULL) {
+            return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_NOMEM,
+                       ctx->rec_start, "record %llu at byte %llu: out of "
+                       "memory", (unsigned long long) ctx->records,
+                       (unsigned long long) ctx->rec_start);
+        }
+
+        ctx->id = id;
+        ctx->id_size = size;
+
+        if (ctx->rec_size + size > ctx->mem_peak) {
+            ctx->mem_peak = ctx->rec_size + size;
+        }
+    }
+
+    memcpy(ctx->id + ctx->id_len, s, n);
+    ctx->id_len += n;
+    ctx->id[ctx->id_len] = '\0';
+
+    return QCC_PUSHJSON_OK;
+}
+
+
+/*
+ * Copies decoded string bytes to where the current capture goes.  step is
+ * 1 if s are input bytes from off on, 0 if they all decode the escape at
+ * off: a failure then names the exact byte, however the input was cut.
+ */
 static int
 qcc_pushjson_put(qcc_pushjson_t *ctx, const unsigned char *s, size_t n,
-    uint64_t off)
+    uint64_t off, unsigned step)
 {
+    size_t    i;
+    unsigned  k;
+
     switch (ctx->capture) {
+
+    case QCC_PJ_CAP_REC_KEY:
+        /* as cJSON's strcmp(): "id", or "id" and a NUL and anything */
+        for (i = 0; i < n; i++) {
+            k = ctx->idk;
+            ctx->idk = (k == 0 && s[i] == 'i') ? 1
+                       : (k == 1 && s[i] == 'd') ? 2
+                       : (k == 2 && s[i] == '\0') ? 3 : 4;
+
+            if (ctx->idk >= 3) {
+                /* decided: back to the fast loop */
+                ctx->capture = QCC_PJ_CAP_NONE;
+
+                if (ctx->idk == 3) {
+                    ctx->flags |= QCC_PJ_F_ID_KEY;
+                }
+
+                break;
+            }
+        }
+
+        return QCC_PUSHJSON_OK;
+
+    case QCC_PJ_CAP_ID:
+        return qcc_pushjson_id_append(ctx, s, n);
 
     case QCC_PJ_CAP_KEY:
         if (n > QCC_PUSHJSON_KEYS_MAX - ctx->keys_len) {
+            off += step * (QCC_PUSHJSON_KEYS_MAX - ctx->keys_len);
             return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_KEYS, off,
                        "at byte %llu: top-level keys longer than %d bytes "
                        "in total", (unsigned long long) off,
@@ -203,6 +292,7 @@ qcc_pushjson_put(qcc_pushjson_t *ctx, const unsigned char *s, size_t n,
 
     case QCC_PJ_CAP_DATE:
         if (n > QCC_PUSHJSON_DATE_MAX - ctx->push_date_len) {
+            off += step * (QCC_PUSHJSON_DATE_MAX - ctx->push_date_len);
             return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_PUSHDATE, off,
                        "at byte %llu: pushDate longer than %d bytes",
                        (unsigned long long) off, QCC_PUSHJSON_DATE_MAX);
@@ -210,11 +300,13 @@ qcc_pushjson_put(qcc_pushjson_t *ctx, const unsigned char *s, size_t n,
 
         memcpy(ctx->push_date + ctx->push_date_len, s, n);
         ctx->push_date_len += n;
+        ctx->push_date[ctx->push_date_len] = '\0';
         return QCC_PUSHJSON_OK;
 
     case QCC_PJ_CAP_TOTAL_STR:
     case QCC_PJ_CAP_TOTAL_NUM:
         if (n > QCC_PUSHJSON_TOTAL_DIGITS - ctx->num_len) {
+            off += step * (QCC_PUSHJSON_TOTAL_DIGITS - ctx->num_len);
             return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_TOTALSIZE, off,
                        "at byte %llu: totalSize longer than %d digits",
                        (unsigned long long) off, QCC_PUSHJSON_TOTAL_DIGITS);
@@ -263,7 +355,7 @@ qcc_pushjson_put_cp(qcc_pushjson_t *ctx, unsigned cp, uint64_t off)
         n = 4;
     }
 
-    return qcc_pushjson_put(ctx, b, n, off);
+    return qcc_pushjson_put(ctx, b, n, off, 0);
 }
 
 
@@ -395,6 +487,17 @@ qcc_pushjson_string_done(qcc_pushjson_t *ctx, uint64_t off)
 
     case QCC_PJ_CAP_TOTAL_STR:
         return qcc_pushjson_total_done(ctx, off);
+
+    case QCC_PJ_CAP_REC_KEY:
+        if (ctx->idk == 2) {
+            ctx->flags |= QCC_PJ_F_ID_KEY;
+        }
+
+        return QCC_PUSHJSON_OK;
+
+    case QCC_PJ_CAP_ID:
+        ctx->id_state = QCC_PJ_ID_STRING;
+        return QCC_PUSHJSON_OK;
     }
 
     return QCC_PUSHJSON_OK;
@@ -407,8 +510,9 @@ qcc_pushjson_record_done(qcc_pushjson_t *ctx)
 {
     int            rc;
     cJSON         *root, *id;
+    unsigned       kind;
     uint64_t       n, off;
-    const char    *what;
+    const char    *what, *value;
 
     n = ctx->records;
     off = ctx->rec_start;
@@ -417,25 +521,40 @@ qcc_pushjson_record_done(qcc_pushjson_t *ctx)
         ctx->record_peak = ctx->rec_len;
     }
 
-    root = cJSON_ParseWithLength((const char *) ctx->rec, ctx->rec_len);
-    if (root == NULL) {
-        /* the scanner found it valid: cJSON lacked memory, or has a bug */
-        return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_RECORD_PARSE, off,
-                   "record %llu at byte %llu: cJSON cannot parse it",
-                   (unsigned long long) n, (unsigned long long) off);
+    root = NULL;
+
+    if (ctx->limits.flags & QCC_PUSHJSON_NO_CJSON) {
+        /* the scanner found the first "id" member as it went */
+        kind = (ctx->flags & QCC_PJ_F_ID_SEEN) ? ctx->id_state
+                                               : QCC_PJ_ID_NONE;
+        value = (kind == QCC_PJ_ID_STRING) ? (const char *) ctx->id : NULL;
+
+    } else {
+        root = cJSON_ParseWithLength((const char *) ctx->rec, ctx->rec_len);
+        if (root == NULL) {
+            /* the scanner found it valid: cJSON lacked memory */
+            return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_RECORD_PARSE, off,
+                       "record %llu at byte %llu: cJSON cannot parse it",
+                       (unsigned long long) n, (unsigned long long) off);
+        }
+
+        id = cJSON_GetObjectItemCaseSensitive(root, "id");
+
+        kind = (id == NULL) ? QCC_PJ_ID_NONE
+               : (cJSON_IsString(id) && id->valuestring) ? QCC_PJ_ID_STRING
+               : QCC_PJ_ID_OTHER;
+        value = (kind == QCC_PJ_ID_STRING) ? id->valuestring : NULL;
     }
 
-    id = cJSON_GetObjectItemCaseSensitive(root, "id");
-
-    if (id == NULL) {
+    if (kind == QCC_PJ_ID_NONE) {
         rc = QCC_PUSHJSON_ERR_ID_MISSING;
         what = "missing string id";
 
-    } else if (!cJSON_IsString(id) || id->valuestring == NULL) {
+    } else if (kind != QCC_PJ_ID_STRING) {
         rc = QCC_PUSHJSON_ERR_ID_TYPE;
         what = "id is not a string";
 
-    } else if (id->valuestring[0] == '\0') {
+    } else if (value[0] == '\0') {
         rc = QCC_PUSHJSON_ERR_ID_EMPTY;
         what = "id is empty";
 
@@ -445,14 +564,16 @@ qcc_pushjson_record_done(qcc_pushjson_t *ctx)
 
         if (ctx->limits.on_record
             && ctx->limits.on_record(ctx->limits.data, n, ctx->rec,
-                                     ctx->rec_len, id->valuestring) != 0)
+                                     ctx->rec_len, value) != 0)
         {
             rc = QCC_PUSHJSON_ERR_CALLBACK;
             what = "refused by the consumer";
         }
     }
 
-    cJSON_Delete(root);
+    if (root) {
+        cJSON_Delete(root);
+    }
 
     if (rc != QCC_PUSHJSON_OK) {
         return qcc_pushjson_fail(ctx, rc, off, "record %llu at byte %llu: %s",
@@ -500,8 +621,8 @@ qcc_pushjson_rec_append(qcc_pushjson_t *ctx, const unsigned char *s,
         ctx->rec = rec;
         ctx->rec_size = size;
 
-        if (size > ctx->mem_peak) {
-            ctx->mem_peak = size;
+        if (size + ctx->id_size > ctx->mem_peak) {
+            ctx->mem_peak = size + ctx->id_size;
         }
     }
 
@@ -563,9 +684,56 @@ qcc_pushjson_hex(unsigned c)
 }
 
 
+/*
+ * The length of the valid multibyte UTF-8 sequence at p if it is whole
+ * before lim, else 0 (then the byte-wise states decide, and report).
+ */
+static size_t
+qcc_pushjson_utf8_seq(const unsigned char *p, const unsigned char *lim)
+{
+    unsigned  c, lo, hi;
+
+    c = p[0];
+
+    if (c < 0xc2 || c > 0xf4 || lim - p < 4) {
+        return 0;
+    }
+
+    if (c <= 0xdf) {
+        return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+    }
+
+    lo = (c == 0xe0) ? 0xa0 : (c == 0xf0) ? 0x90 : 0x80;
+    hi = (c == 0xed) ? 0x9f : (c == 0xf4) ? 0x8f : 0xbf;
+
+    if (p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80) {
+        return 0;
+    }
+
+    if (c <= 0xef) {
+        return 3;
+    }
+
+    return (p[3] & 0xc0) == 0x80 ? 4 : 0;
+}
+
+
 #define qcc_pj_ws(c)  ((c) == ' ' || (c) == '\n' || (c) == '\r'              \
                        || (c) == '\t')
 #define qcc_pj_off(p) (base + (uint64_t) ((p) - chunk))
+
+/*
+ * Consumes the byte and goes on in the next state by a direct jump: the
+ * indirect jump of the switch is mispredicted on nearly every change of
+ * state, and costs more than the rest of the work on a byte.
+ */
+#define qcc_pj_next(st, label)                                               \
+    state = st;                                                              \
+    if (++p < lim) {                                                         \
+        c = *p;                                                              \
+        goto label;                                                          \
+    }                                                                        \
+    continue
 
 
 int
@@ -573,15 +741,18 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
     size_t len)
 {
     int                   rc, h;
-    unsigned              c, d;
+    size_t                n;
+    unsigned              c, d, state;
     uint64_t              base;
-    const unsigned char  *p, *end, *lim, *rec_from;
+    const unsigned char  *p, *q, *end, *lim, *rec_from;
 
     if (ctx->rc != QCC_PUSHJSON_OK) {
         return ctx->rc;
     }
 
-    if (ctx->state == QCC_PJ_FINISHED) {
+    state = ctx->state;
+
+    if (state == QCC_PJ_FINISHED) {
         return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_STATE, ctx->offset,
                    "at byte %llu: fed after the end",
                    (unsigned long long) ctx->offset);
@@ -616,39 +787,39 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
 
         c = *p;
 
-        switch (ctx->state) {
+        switch (state) {
 
         case QCC_PJ_BOM0:
             if (c == 0xef) {
-                ctx->state = QCC_PJ_BOM1;
+                state = QCC_PJ_BOM1;
                 p++;
                 break;
             }
 
-            ctx->state = QCC_PJ_VALUE;
+            state = QCC_PJ_VALUE;
             break;
 
         case QCC_PJ_BOM1:
         case QCC_PJ_BOM2:
-            if (c != (ctx->state == QCC_PJ_BOM1 ? 0xbbu : 0xbfu)) {
+            if (c != (state == QCC_PJ_BOM1 ? 0xbbu : 0xbfu)) {
                 return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_SYNTAX,
                            qcc_pj_off(p), "at byte %llu: bad byte order "
                            "mark", (unsigned long long) qcc_pj_off(p));
             }
 
-            ctx->state = (ctx->state == QCC_PJ_BOM1) ? QCC_PJ_BOM2
+            state = (state == QCC_PJ_BOM1) ? QCC_PJ_BOM2
                                                      : QCC_PJ_VALUE;
             p++;
             break;
 
         case QCC_PJ_KEY_OR_END:
         case QCC_PJ_KEY:
+        key:
             if (qcc_pj_ws(c)) {
-                p++;
-                break;
+                qcc_pj_next(state, key);
             }
 
-            if (c == '}' && ctx->state == QCC_PJ_KEY_OR_END) {
+            if (c == '}' && state == QCC_PJ_KEY_OR_END) {
                 goto close;
             }
 
@@ -669,28 +840,33 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                 ctx->key_start = ctx->keys_len;
                 ctx->key_offset = qcc_pj_off(p);
                 ctx->keys_len += 2;
+
+            } else if (ctx->depth == 3
+                       && (ctx->flags & (QCC_PJ_F_RECORD | QCC_PJ_F_ID_SEEN))
+                          == QCC_PJ_F_RECORD
+                       && (ctx->limits.flags & QCC_PUSHJSON_NO_CJSON))
+            {
+                ctx->capture = QCC_PJ_CAP_REC_KEY;
+                ctx->idk = 0;
             }
 
             ctx->after_str = QCC_PJ_COLON;
-            ctx->state = QCC_PJ_STR;
-            p++;
-            break;
+            qcc_pj_next(QCC_PJ_STR, str);
 
         case QCC_PJ_COLON:
+        colon:
             if (qcc_pj_ws(c)) {
-                p++;
-                break;
+                qcc_pj_next(QCC_PJ_COLON, colon);
             }
 
             if (c != ':') {
                 goto syntax;
             }
 
-            ctx->state = QCC_PJ_VALUE;
-            p++;
-            break;
+            qcc_pj_next(QCC_PJ_VALUE, value);
 
         case QCC_PJ_VALUE_OR_END:
+        value_or_end:
             if (c == ']') {
                 goto close;
             }
@@ -698,9 +874,9 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
             /* fall through */
 
         case QCC_PJ_VALUE:
+        value:
             if (qcc_pj_ws(c)) {
-                p++;
-                break;
+                qcc_pj_next(state, value);
             }
 
             d = ctx->depth;
@@ -759,6 +935,24 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                     break;
                 }
 
+            } else if (d == 3 && (ctx->flags & QCC_PJ_F_ID_KEY)) {
+                /* the first "id" member of the record (native check) */
+                ctx->flags &= ~QCC_PJ_F_ID_KEY;
+                ctx->flags |= QCC_PJ_F_ID_SEEN;
+
+                if (c == '"') {
+                    ctx->capture = QCC_PJ_CAP_ID;
+                    ctx->id_len = 0;
+
+                    rc = qcc_pushjson_id_append(ctx, p, 0);
+                    if (rc != QCC_PUSHJSON_OK) {
+                        return rc;
+                    }
+
+                } else {
+                    ctx->id_state = QCC_PJ_ID_OTHER;
+                }
+
             } else if (d == 2 && (ctx->flags & QCC_PJ_F_IN_RESULT)) {
                 ctx->records++;
 
@@ -782,6 +976,8 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                 }
 
                 ctx->flags |= QCC_PJ_F_RECORD;
+                ctx->flags &= ~(QCC_PJ_F_ID_KEY | QCC_PJ_F_ID_SEEN);
+                ctx->id_state = QCC_PJ_ID_NONE;
                 ctx->rec_start = qcc_pj_off(p);
                 ctx->rec_len = 0;
                 rec_from = p;
@@ -804,26 +1000,28 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
 
                 ctx->stack[d] = (unsigned char) c;
                 ctx->depth = d + 1;
-                ctx->state = (c == '{') ? QCC_PJ_KEY_OR_END
-                                        : QCC_PJ_VALUE_OR_END;
-                break;
+
+                if (c == '{') {
+                    qcc_pj_next(QCC_PJ_KEY_OR_END, key);
+                }
+
+                qcc_pj_next(QCC_PJ_VALUE_OR_END, value_or_end);
 
             case '"':
                 ctx->after_str = QCC_PJ_AFTER;
-                ctx->state = QCC_PJ_STR;
-                break;
+                qcc_pj_next(QCC_PJ_STR, str);
 
             case '-':
-                ctx->state = QCC_PJ_NUM_MINUS;
+                state = QCC_PJ_NUM_MINUS;
                 break;
 
             case '0':
-                ctx->state = QCC_PJ_NUM_ZERO;
+                state = QCC_PJ_NUM_ZERO;
                 goto digit;
 
             case '1': case '2': case '3': case '4': case '5':
             case '6': case '7': case '8': case '9':
-                ctx->state = QCC_PJ_NUM_INT;
+                state = QCC_PJ_NUM_INT;
                 goto digit;
 
             case 't':
@@ -847,21 +1045,22 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
 
         lit:
             ctx->lit_len = 1;
-            ctx->state = QCC_PJ_LIT;
+            state = QCC_PJ_LIT;
             p++;
             break;
 
         case QCC_PJ_AFTER:
+        after:
             if (qcc_pj_ws(c)) {
-                p++;
-                break;
+                qcc_pj_next(QCC_PJ_AFTER, after);
             }
 
             if (c == ',') {
-                ctx->state = (ctx->stack[ctx->depth - 1] == '{')
-                             ? QCC_PJ_KEY : QCC_PJ_VALUE;
-                p++;
-                break;
+                if (ctx->stack[ctx->depth - 1] == '{') {
+                    qcc_pj_next(QCC_PJ_KEY, key);
+                }
+
+                qcc_pj_next(QCC_PJ_VALUE, value);
             }
 
             if (c == '}' || c == ']') {
@@ -878,11 +1077,11 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
             }
 
             ctx->depth = --d;
-            ctx->state = QCC_PJ_AFTER;
+            state = QCC_PJ_AFTER;
             p++;
 
             if (d == 0) {
-                ctx->state = QCC_PJ_DONE;
+                state = QCC_PJ_DONE;
 
                 rc = qcc_pushjson_top_done(ctx, qcc_pj_off(p - 1));
                 if (rc != QCC_PUSHJSON_OK) {
@@ -909,6 +1108,11 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                 ctx->flags |= QCC_PJ_F_RESULT;
             }
 
+            if (state == QCC_PJ_AFTER && p < lim) {
+                c = *p;
+                goto after;
+            }
+
             break;
 
         case QCC_PJ_DONE:
@@ -922,33 +1126,55 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                        "text", (unsigned long long) qcc_pj_off(p));
 
         case QCC_PJ_STR:
-            if (ctx->capture == QCC_PJ_CAP_NONE) {
-                /* the hot loop: nothing to copy */
-                while (p < lim && qcc_pushjson_plain[*p]) {
+        str:
+            /* the hot loop: bytes that need no look */
+            q = p;
+
+            while (p < lim) {
+                if (qcc_pushjson_plain[*p]) {
                     p++;
+                    continue;
                 }
 
-                if (p == lim) {
+                /* whole valid UTF-8 sequences; the rest goes slowly */
+                n = qcc_pushjson_utf8_seq(p, lim);
+                if (n == 0) {
                     break;
                 }
 
-                c = *p;
+                p += n;
             }
 
-            if (c == '"') {
-                ctx->state = ctx->after_str;
-
-                rc = qcc_pushjson_string_done(ctx, qcc_pj_off(p));
+            if (ctx->capture != QCC_PJ_CAP_NONE && p > q) {
+                rc = qcc_pushjson_put(ctx, q, p - q, qcc_pj_off(q), 1);
                 if (rc != QCC_PUSHJSON_OK) {
                     return rc;
                 }
+            }
 
-                p++;
+            if (p == lim) {
                 break;
             }
 
+            c = *p;
+
+            if (c == '"') {
+                if (ctx->capture != QCC_PJ_CAP_NONE) {
+                    rc = qcc_pushjson_string_done(ctx, qcc_pj_off(p));
+                    if (rc != QCC_PUSHJSON_OK) {
+                        return rc;
+                    }
+                }
+
+                if (ctx->after_str == QCC_PJ_COLON) {
+                    qcc_pj_next(QCC_PJ_COLON, colon);
+                }
+
+                qcc_pj_next(QCC_PJ_AFTER, after);
+            }
+
             if (c == '\\') {
-                ctx->state = QCC_PJ_STR_ESC;
+                state = QCC_PJ_STR_ESC;
                 p++;
                 break;
             }
@@ -991,11 +1217,11 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                     goto utf8;
                 }
 
-                ctx->state = QCC_PJ_STR_UTF8;
+                state = QCC_PJ_STR_UTF8;
             }
 
             if (ctx->capture != QCC_PJ_CAP_NONE) {
-                rc = qcc_pushjson_put(ctx, p, 1, qcc_pj_off(p));
+                rc = qcc_pushjson_put(ctx, p, 1, qcc_pj_off(p), 1);
                 if (rc != QCC_PUSHJSON_OK) {
                     return rc;
                 }
@@ -1010,7 +1236,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
             }
 
             if (ctx->capture != QCC_PJ_CAP_NONE) {
-                rc = qcc_pushjson_put(ctx, p, 1, qcc_pj_off(p));
+                rc = qcc_pushjson_put(ctx, p, 1, qcc_pj_off(p), 1);
                 if (rc != QCC_PUSHJSON_OK) {
                     return rc;
                 }
@@ -1020,7 +1246,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
             ctx->u8_hi = 0xbf;
 
             if (--ctx->u8_need == 0) {
-                ctx->state = QCC_PJ_STR;
+                state = QCC_PJ_STR;
             }
 
             p++;
@@ -1050,7 +1276,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
             case 'u':
                 ctx->hexn = 0;
                 ctx->ucode = 0;
-                ctx->state = QCC_PJ_STR_HEX;
+                state = QCC_PJ_STR_HEX;
                 p++;
                 continue;
             default:
@@ -1064,7 +1290,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                 return rc;
             }
 
-            ctx->state = QCC_PJ_STR;
+            state = QCC_PJ_STR;
             p++;
             break;
 
@@ -1094,7 +1320,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
 
             } else if (ctx->ucode >= 0xd800 && ctx->ucode <= 0xdbff) {
                 ctx->uhigh = ctx->ucode;
-                ctx->state = QCC_PJ_STR_LOW_BS;
+                state = QCC_PJ_STR_LOW_BS;
                 p++;
                 break;
 
@@ -1107,23 +1333,23 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                 return rc;
             }
 
-            ctx->state = QCC_PJ_STR;
+            state = QCC_PJ_STR;
             p++;
             break;
 
         case QCC_PJ_STR_LOW_BS:
         case QCC_PJ_STR_LOW_U:
-            if (c != (ctx->state == QCC_PJ_STR_LOW_BS ? '\\' : 'u')) {
+            if (c != (state == QCC_PJ_STR_LOW_BS ? '\\' : 'u')) {
                 goto surrogate;
             }
 
-            if (ctx->state == QCC_PJ_STR_LOW_BS) {
-                ctx->state = QCC_PJ_STR_LOW_U;
+            if (state == QCC_PJ_STR_LOW_BS) {
+                state = QCC_PJ_STR_LOW_U;
 
             } else {
                 ctx->hexn = 0;
                 ctx->ucode = 0;
-                ctx->state = QCC_PJ_STR_HEX;
+                state = QCC_PJ_STR_HEX;
             }
 
             p++;
@@ -1131,10 +1357,10 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
 
         case QCC_PJ_NUM_MINUS:
             if (c == '0') {
-                ctx->state = QCC_PJ_NUM_ZERO;
+                state = QCC_PJ_NUM_ZERO;
 
             } else if (c >= '1' && c <= '9') {
-                ctx->state = QCC_PJ_NUM_INT;
+                state = QCC_PJ_NUM_INT;
 
             } else {
                 goto syntax;
@@ -1144,6 +1370,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
             break;
 
         case QCC_PJ_NUM_INT:
+        num_int:
             if (c >= '0' && c <= '9') {
                 goto digit;
             }
@@ -1151,6 +1378,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
             /* fall through */
 
         case QCC_PJ_NUM_ZERO:
+        num_zero:
             if (c == '.' || c == 'e' || c == 'E') {
                 if (ctx->capture == QCC_PJ_CAP_TOTAL_NUM) {
                     return qcc_pushjson_fail(ctx, QCC_PUSHJSON_ERR_TOTALSIZE,
@@ -1159,7 +1387,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                                (unsigned long long) qcc_pj_off(p));
                 }
 
-                ctx->state = (c == '.') ? QCC_PJ_NUM_DOT : QCC_PJ_NUM_E;
+                state = (c == '.') ? QCC_PJ_NUM_DOT : QCC_PJ_NUM_E;
                 p++;
                 break;
             }
@@ -1171,7 +1399,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                 goto syntax;
             }
 
-            ctx->state = QCC_PJ_NUM_FRAC;
+            state = QCC_PJ_NUM_FRAC;
             p++;
             break;
 
@@ -1182,7 +1410,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
             }
 
             if (c == 'e' || c == 'E') {
-                ctx->state = QCC_PJ_NUM_E;
+                state = QCC_PJ_NUM_E;
                 p++;
                 break;
             }
@@ -1191,7 +1419,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
 
         case QCC_PJ_NUM_E:
             if (c == '+' || c == '-') {
-                ctx->state = QCC_PJ_NUM_ESIGN;
+                state = QCC_PJ_NUM_ESIGN;
                 p++;
                 break;
             }
@@ -1203,7 +1431,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                 goto syntax;
             }
 
-            ctx->state = QCC_PJ_NUM_EXP;
+            state = QCC_PJ_NUM_EXP;
             p++;
             break;
 
@@ -1221,7 +1449,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
             }
 
             if (ctx->lit[++ctx->lit_len] == '\0') {
-                ctx->state = QCC_PJ_AFTER;
+                state = QCC_PJ_AFTER;
             }
 
             p++;
@@ -1236,19 +1464,22 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
     digit:
 
         if (ctx->capture == QCC_PJ_CAP_TOTAL_NUM) {
-            rc = qcc_pushjson_put(ctx, p, 1, qcc_pj_off(p));
+            rc = qcc_pushjson_put(ctx, p, 1, qcc_pj_off(p), 1);
             if (rc != QCC_PUSHJSON_OK) {
                 return rc;
             }
         }
 
-        p++;
-        continue;
+        if (state == QCC_PJ_NUM_INT) {
+            qcc_pj_next(QCC_PJ_NUM_INT, num_int);
+        }
+
+        qcc_pj_next(QCC_PJ_NUM_ZERO, num_zero);
 
     number_done:
 
         /* the byte after the number is looked at again */
-        ctx->state = QCC_PJ_AFTER;
+        state = QCC_PJ_AFTER;
 
         if (ctx->capture == QCC_PJ_CAP_TOTAL_NUM) {
             ctx->capture = QCC_PJ_CAP_NONE;
@@ -1259,7 +1490,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
             }
         }
 
-        continue;
+        goto after;
     }
 
     if (ctx->flags & QCC_PJ_F_RECORD) {
@@ -1269,6 +1500,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
         }
     }
 
+    ctx->state = state;
     ctx->offset += len;
 
     return QCC_PUSHJSON_OK;

@@ -83,10 +83,19 @@ typedef int (*qcc_pushjson_record_pt)(void *data, uint64_t n,
     const unsigned char *rec, size_t len, const char *id);
 
 
+/*
+ * limits.flags: QCC_PUSHJSON_NO_CJSON finds each record's first "id" member
+ * in the scan itself instead of parsing the record with cJSON: the same
+ * verdicts (the fuzz target checks both ways agree), about three times
+ * faster.
+ */
+#define QCC_PUSHJSON_NO_CJSON     0x01
+
 typedef struct {
     size_t                   record_max;   /* 0: QCC_PUSHJSON_RECORD_MAX */
     unsigned                 depth_max;    /* 0: QCC_PUSHJSON_DEPTH, at
                                               most QCC_PUSHJSON_DEPTH_LIMIT */
+    unsigned                 flags;
     qcc_pushjson_record_pt   on_record;    /* may be NULL */
     void                    *data;
 } qcc_pushjson_limits_t;
@@ -125,6 +134,11 @@ typedef struct {
     unsigned                 lit_len;
     const char              *lit;
     unsigned                 num_len;      /* totalSize digits so far */
+    unsigned                 idk;          /* "id" matched so far */
+    unsigned                 id_state;
+    unsigned char           *id;           /* the record's id, decoded */
+    size_t                   id_len;
+    size_t                   id_size;
     uint64_t                 rec_start;
     unsigned char           *rec;
     size_t                   rec_len;

@@ -119,7 +119,7 @@ on_record(void *data, uint64_t n, const unsigned char *rec, size_t len,
  */
 static void
 run(const char *doc, size_t len, size_t record_max, size_t step,
-    size_t split, run_t *r, uint64_t refuse_at)
+    size_t split, run_t *r, uint64_t refuse_at, unsigned flags)
 {
     int                    rc;
     size_t                 i, n;
@@ -133,6 +133,7 @@ run(const char *doc, size_t len, size_t record_max, size_t step,
 
     memset(&lim, 0, sizeof(lim));
     lim.record_max = record_max;
+    lim.flags = flags;
     lim.on_record = on_record;
     lim.data = r;
 
@@ -190,8 +191,8 @@ same(const run_t *a, const run_t *b)
 
 
 /*
- * Runs doc whole, byte by byte and split at every point: all must agree.
- * Returns the whole run in *r.
+ * Runs doc whole, byte by byte and split at every point, with cJSON and
+ * with the native id check: all must agree.  Returns the whole run in *r.
  */
 static void
 run_all(const char *doc, size_t len, size_t record_max, run_t *r)
@@ -200,15 +201,19 @@ run_all(const char *doc, size_t len, size_t record_max, run_t *r)
     int     split_ok;
     run_t   o;
 
-    run(doc, len, record_max, 0, 0, r, 0);
+    run(doc, len, record_max, 0, 0, r, 0, 0);
 
-    run(doc, len, record_max, 1, 0, &o, 0);
+    run(doc, len, record_max, 0, 0, &o, 0, QCC_PUSHJSON_NO_CJSON);
+    CHECK(same(r, &o));
+
+    run(doc, len, record_max, 1, 0, &o, 0, QCC_PUSHJSON_NO_CJSON);
     CHECK(same(r, &o));
 
     split_ok = 1;
 
     for (k = 0; k <= len; k++) {
-        run(doc, len, record_max, 2, k, &o, 0);
+        run(doc, len, record_max, 2, k, &o, 0,
+            (k & 1) ? QCC_PUSHJSON_NO_CJSON : 0);
 
         if (!same(r, &o)) {
             split_ok = 0;
@@ -363,6 +368,23 @@ static const case_t  cases[] = {
     { OK_HEAD "{\"id\":\"a\",\"n\":1234567890123456789012345678901234567890"
       "123456789012345678901234567890}]}", QCC_PUSHJSON_OK, 0, "" },
 
+    /* the first "id" member as cJSON finds it, with both checks */
+    { OK_HEAD "{\"i\\u0064\":\"a\"}]}", QCC_PUSHJSON_OK, 0, "" },
+    { OK_HEAD "{\"id\\u0000x\":\"a\"}]}", QCC_PUSHJSON_OK, 0, "" },
+    { OK_HEAD "{\"\\u0000id\":\"a\"}]}", QCC_PUSHJSON_ERR_ID_MISSING, 40,
+      "" },
+    { OK_HEAD "{\"i\":\"a\",\"idx\":\"a\",\"Id\":\"a\"}]}",
+      QCC_PUSHJSON_ERR_ID_MISSING, 40, "" },
+    { OK_HEAD "{\"id\":5,\"id\":\"a\"}]}", QCC_PUSHJSON_ERR_ID_TYPE, 40, "" },
+    { OK_HEAD "{\"id\":{\"id\":\"a\"}}]}", QCC_PUSHJSON_ERR_ID_TYPE, 40,
+      "" },
+    { OK_HEAD "{\"id\":\"\\u0000a\"}]}", QCC_PUSHJSON_ERR_ID_EMPTY, 40,
+      "" },
+    { OK_HEAD "{\"x\":{\"id\":\"b\"},\"id\":\"\\u4e2d\\\"\xe4\xb8\xad\"}]}",
+      QCC_PUSHJSON_OK, 0, "" },
+    { OK_HEAD "{\"id\":\"a\",\"x\":1}x]}", QCC_PUSHJSON_ERR_SYNTAX, 56, "" },
+    { OK_HEAD "{\"x\":1}x]}", QCC_PUSHJSON_ERR_ID_MISSING, 40, "" },
+
     /* counts */
     { "{\"pushDate\":\"d\",\"totalSize\":2,\"result\":[" OK_REC "]}",
       QCC_PUSHJSON_ERR_COUNT, 51, "1 records, but totalSize 2" },
@@ -468,6 +490,16 @@ test_samples(void)
     CHECK_STR(r.ids, "102777af7976388cc5b483c112ead195c,"
                      "10d5ade9af17c2140a625c91a3c7d2f21");
 
+    /* the id given to the consumer is decoded, with both checks */
+    {
+        static const char  esc[] = OK_HEAD
+            "{\"id\":\"\\u4e2d\\\"\xe5\x9b\x9b\\ud83d\\ude00\"}]}";
+
+        run_all(esc, sizeof(esc) - 1, 0, &r);
+        CHECK_INT(r.rc, QCC_PUSHJSON_OK);
+        CHECK_STR(r.ids, "中\"四😀");
+    }
+
     /* a record of the corp sample over a small cap, at every split */
     run_all(corp_sample, sizeof(corp_sample) - 1, 256, &r);
     CHECK_INT(r.rc, QCC_PUSHJSON_ERR_RECORD_SIZE);
@@ -476,7 +508,7 @@ test_samples(void)
           != NULL);
 
     /* the consumer refuses the second record */
-    run(corp_sample, sizeof(corp_sample) - 1, 0, 0, 0, &r, 2);
+    run(corp_sample, sizeof(corp_sample) - 1, 0, 0, 0, &r, 2, 0);
     CHECK_INT(r.rc, QCC_PUSHJSON_ERR_CALLBACK);
     CHECK_INT(r.callbacks, 2);
     CHECK(strstr(r.err, "record 2 at byte ") != NULL);
@@ -533,7 +565,7 @@ test_depth(void)
 
     /* very deep input costs neither stack nor memory */
     n = nest(buf, "{\"x\":", 100000, "}");
-    run(buf, n, 0, 0, 0, &r, 0);
+    run(buf, n, 0, 0, 0, &r, 0, 0);
     CHECK_INT(r.rc, QCC_PUSHJSON_ERR_DEPTH);
     CHECK_INT(r.offset, 5 + 63);
 
@@ -571,23 +603,23 @@ test_caps(void)
 
     /* the default cap: 1 MiB fits, one byte more does not */
     n = fat_record(buf, OK_HEAD, QCC_PUSHJSON_RECORD_MAX, "]}");
-    run(buf, n, 0, 0, 0, &r, 0);
+    run(buf, n, 0, 0, 0, &r, 0, 0);
     CHECK_INT(r.rc, QCC_PUSHJSON_OK);
     CHECK_INT(r.mem_peak, QCC_PUSHJSON_RECORD_MAX);
-    run(buf, n, 0, 1, 0, &o, 0);
+    run(buf, n, 0, 1, 0, &o, 0, 0);
     CHECK(same(&r, &o));
 
     n = fat_record(buf, OK_HEAD, QCC_PUSHJSON_RECORD_MAX + 1, "]}");
-    run(buf, n, 0, 0, 0, &r, 0);
+    run(buf, n, 0, 0, 0, &r, 0, 0);
     CHECK_INT(r.rc, QCC_PUSHJSON_ERR_RECORD_SIZE);
     CHECK_INT(r.offset, 40);
     CHECK_STR(r.err, "record 1 at byte 40: larger than 1048576 bytes");
     CHECK(r.mem_peak <= QCC_PUSHJSON_RECORD_MAX);
-    run(buf, n, 0, 1, 0, &o, 0);
+    run(buf, n, 0, 1, 0, &o, 0, 0);
     CHECK(same(&r, &o));
-    run(buf, n, 0, 2, 40 + QCC_PUSHJSON_RECORD_MAX, &o, 0);
+    run(buf, n, 0, 2, 40 + QCC_PUSHJSON_RECORD_MAX, &o, 0, 0);
     CHECK(same(&r, &o));
-    run(buf, n, 0, 2, 41 + QCC_PUSHJSON_RECORD_MAX, &o, 0);
+    run(buf, n, 0, 2, 41 + QCC_PUSHJSON_RECORD_MAX, &o, 0, 0);
     CHECK(same(&r, &o));
 
     /* the record over the cap is refused before a later syntax error */
@@ -607,10 +639,10 @@ test_caps(void)
     n = fat_record(buf, "{\"other\":[", 3 * 1024 * 1024,
                    "],\"pushDate\":\"d\",\"totalSize\":1,\"result\":["
                    OK_REC "]}");
-    run(buf, n, 1024, 0, 0, &r, 0);
+    run(buf, n, 1024, 0, 0, &r, 0, 0);
     CHECK_INT(r.rc, QCC_PUSHJSON_OK);
     CHECK(r.mem_peak <= 1024);
-    run(buf, n, 1024, 2, n / 2, &o, 0);
+    run(buf, n, 1024, 2, n / 2, &o, 0, 0);
     CHECK(same(&r, &o));
 
     free(buf);
@@ -685,7 +717,7 @@ count_record(void *data, uint64_t n, const unsigned char *rec, size_t len,
  * chunks, never held whole: the record buffer stays at its minimum.
  */
 static void
-test_many(void)
+test_many(unsigned flags)
 {
     int                    rc;
     char                  *buf;
@@ -705,6 +737,7 @@ test_many(void)
     rnd = 12345;
 
     memset(&lim, 0, sizeof(lim));
+    lim.flags = flags;
     lim.on_record = count_record;
     lim.data = &seen;
     qcc_pushjson_init(&ctx, &lim);
@@ -752,9 +785,10 @@ test_many(void)
     CHECK_INT(seen, 100000);
     CHECK(ctx.offset > 30 * 1000 * 1000);
 
-    /* memory: one record buffer at its minimum, nothing else grew */
+    /* memory: one record buffer at its minimum (and the id's), no more */
     CHECK(ctx.record_peak < 512);
-    CHECK_INT(ctx.mem_peak, 4096);
+    CHECK_INT(ctx.mem_peak, (flags & QCC_PUSHJSON_NO_CJSON) ? 4096 + 64
+                                                            : 4096);
 
     qcc_pushjson_free(&ctx);
     free(buf);
@@ -769,7 +803,8 @@ main(void)
     test_depth();
     test_caps();
     test_api();
-    test_many();
+    test_many(0);
+    test_many(QCC_PUSHJSON_NO_CJSON);
 
     return UNIT_DONE("test_pushjson");
 }
