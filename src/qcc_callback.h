@@ -131,10 +131,10 @@ typedef struct {
 
 
 /*
- * Validates a query string or form body.  scratch (scratch_size >= len)
- * receives the decoded values; the key is wiped from it after the
- * comparison, but the password stays there: the caller wipes scratch
- * when done.  Returns a qcc_callback_rc_e.
+ * Validates a query string or form body.  scratch receives the decoded
+ * values (scratch_size >= len, else TOO_LARGE); the key is wiped from it
+ * after the comparison, but the password stays there: the caller wipes
+ * scratch when done.  Returns a qcc_callback_rc_e.
  */
 int qcc_callback_parse(const unsigned char *in, size_t len,
     const qcc_callback_conf_t *conf, unsigned char *scratch,
