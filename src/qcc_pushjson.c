@@ -121,6 +121,7 @@ static int
 qcc_pushjson_fail(qcc_pushjson_t *ctx, int rc, uint64_t off,
     const char *fmt, ...)
 {
+    size_t   n;
     va_list  args;
 
     ctx->rc = rc;
@@ -129,6 +130,15 @@ qcc_pushjson_fail(qcc_pushjson_t *ctx, int rc, uint64_t off,
     va_start(args, fmt);
     vsnprintf(ctx->err, sizeof(ctx->err), fmt, args);
     va_end(args);
+
+    /* which record a syntax error is in helps whoever reads the reason */
+    if ((ctx->flags & QCC_PJ_F_RECORD) && strncmp(ctx->err, "record ", 7)) {
+        n = strlen(ctx->err);
+        snprintf(ctx->err + n, sizeof(ctx->err) - n,
+                 " (in record %llu at byte %llu)",
+                 (unsigned long long) ctx->records,
+                 (unsigned long long) ctx->rec_start);
+    }
 
     return rc;
 }
@@ -876,7 +886,11 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
         case QCC_PJ_VALUE:
         value:
             if (qcc_pj_ws(c)) {
-                qcc_pj_next(state, value);
+                if (state == QCC_PJ_VALUE_OR_END) {
+                    qcc_pj_next(QCC_PJ_VALUE_OR_END, value_or_end);
+                }
+
+                qcc_pj_next(QCC_PJ_VALUE, value);
             }
 
             d = ctx->depth;

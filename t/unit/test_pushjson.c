@@ -248,6 +248,9 @@ static const case_t  cases[] = {
       "\"pushDate\":\"d\",\"totalSize\":\"2\"}", QCC_PUSHJSON_OK, 0, "" },
     { "{\"pushDate\":\"d\",\"totalSize\":0,\"result\":[]}",
       QCC_PUSHJSON_OK, 0, "" },
+    /* whitespace in empty containers (a fuzz find) */
+    { "{ \"pushDate\":\"d\",\"totalSize\":0,\"result\":[\n\n],\"x\":[[ \t]],"
+      "\"y\":{ \r\n }, \"z\" : [ { } , [ ] ] }", QCC_PUSHJSON_OK, 0, "" },
     { "{\"push\\u0044ate\":\"\\ud83d\\ude00\\u00e9\\\"\",\"totalSize\":0,"
       "\"result\":[],\"other\":{\"a\":[true,false,null,-0.5e+3,1E2,0]},"
       "\"\":\"\"}", QCC_PUSHJSON_OK, 0, "" },
@@ -305,7 +308,8 @@ static const case_t  cases[] = {
     { "{\"a\":\"\xff\"}", QCC_PUSHJSON_ERR_UTF8, 6, "" },
     { "{\"a\":\"\xe5\x9b\"}", QCC_PUSHJSON_ERR_UTF8, 8, "" },
     { "{\"a\":\"\xe5\"}", QCC_PUSHJSON_ERR_UTF8, 7, "" },
-    { OK_HEAD "{\"id\":\"\xe5\x9b\xdb\"}]}", QCC_PUSHJSON_ERR_UTF8, 49, "" },
+    { OK_HEAD "{\"id\":\"\xe5\x9b\xdb\"}]}", QCC_PUSHJSON_ERR_UTF8, 49,
+      "at byte 49: invalid UTF-8 (in record 1 at byte 40)" },
     { "{\"a\":\"\\ud800\"}", QCC_PUSHJSON_ERR_UTF8, 12, "unpaired surrogate" },
     { "{\"a\":\"\\udc00\"}", QCC_PUSHJSON_ERR_UTF8, 11, "surrogate" },
     { "{\"a\":\"\\ud800\\u0041\"}", QCC_PUSHJSON_ERR_UTF8, 17, "" },
