@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_qcc_module.h"
+#include "ngx_http_qcc_policy.h"
 
 
 #define NGX_HTTP_QCC_STATUS_LIMIT      100
@@ -273,6 +274,13 @@ ngx_http_qcc_status_send(ngx_http_request_t *r, ngx_buf_t *b, char *type)
 {
     ngx_int_t    rc;
     ngx_chain_t  out;
+
+    /* per-app policy (ngx_http_qcc_policy.c): its section, appended */
+    b = ngx_http_qcc_policy_status(r, b,
+                                   ngx_strncmp(type, "text/plain", 10) == 0);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = b->last - b->pos;
