@@ -15,6 +15,15 @@
 
 #include "qcc_zip.h"
 
+/*
+ * Built with -DQCC_ZIP_ISAL=1 (and -lisal), deflate goes through ISA-L's
+ * igzip, streaming like zlib in about 90 KB of state and twice as fast
+ * on this kind of data; zlib otherwise.
+ */
+#if (QCC_ZIP_ISAL)
+#include <isa-l/igzip_lib.h>
+#endif
+
 
 #define QCC_ZIP_IN_SIZE      (256 * 1024)
 #define QCC_ZIP_OUT_SIZE     (256 * 1024)
@@ -1070,12 +1079,14 @@ qcc_zip_close(qcc_zip_t *zip)
     EVP_MAC_CTX_free(zip->hmac);
     EVP_MAC_free(zip->mac);
 
+    free(zip->isal);
     free(zip->in);
     free(zip->out);
     free(zip->ks);
     free(zip->entries);
     free(zip->names);
 
+    zip->isal = NULL;
     zip->in = zip->out = zip->ks = NULL;
     zip->entries = NULL;
     zip->names = NULL;
@@ -1167,6 +1178,72 @@ qcc_zip_emit(qcc_zip_sink_t *s, const unsigned char *p, size_t n)
 }
 
 
+#if (QCC_ZIP_ISAL)
+
+/* Inflates one chunk; *end is set at the end of the deflate stream. */
+static qcc_zip_rc_t
+qcc_zip_inflate(qcc_zip_sink_t *s, unsigned char *p, size_t n, int *end)
+{
+    int                    irc;
+    size_t                 out;
+    qcc_zip_rc_t           rc;
+    struct inflate_state  *st;
+
+    st = s->zip->isal;
+    st->next_in = p;
+    st->avail_in = (uint32_t) n;
+
+    do {
+        st->next_out = s->zip->out;
+        st->avail_out = QCC_ZIP_OUT_SIZE;
+
+        irc = isal_inflate(st);
+
+        out = QCC_ZIP_OUT_SIZE - st->avail_out;
+
+        if (out) {
+            rc = qcc_zip_emit(s, s->zip->out, out);
+            if (rc != QCC_ZIP_OK) {
+                return rc;
+            }
+        }
+
+        if (irc != ISAL_DECOMP_OK) {
+            return QCC_ZIP_ERR_CORRUPT;
+        }
+
+        if (st->block_state == ISAL_BLOCK_FINISH) {
+            *end = 1;
+
+            /* nothing may follow, in the input or in the bit buffer */
+            return (st->avail_in || st->read_in_length >= 8)
+                   ? QCC_ZIP_ERR_CORRUPT : QCC_ZIP_OK;
+        }
+
+    } while (st->avail_in || st->avail_out == 0);
+
+    return QCC_ZIP_OK;
+}
+
+
+static qcc_zip_rc_t
+qcc_zip_inflate_start(qcc_zip_t *zip)
+{
+    if (zip->isal == NULL) {
+        zip->isal = malloc(sizeof(struct inflate_state));
+        if (zip->isal == NULL) {
+            return QCC_ZIP_ERR_NOMEM;
+        }
+    }
+
+    isal_inflate_init(zip->isal);
+    ((struct inflate_state *) zip->isal)->crc_flag = ISAL_DEFLATE;
+
+    return QCC_ZIP_OK;
+}
+
+#else
+
 /* Inflates one chunk; *end is set at the end of the deflate stream. */
 static qcc_zip_rc_t
 qcc_zip_inflate(qcc_zip_sink_t *s, unsigned char *p, size_t n, int *end)
@@ -1216,6 +1293,28 @@ qcc_zip_inflate(qcc_zip_sink_t *s, unsigned char *p, size_t n, int *end)
 
     return QCC_ZIP_OK;
 }
+
+
+static qcc_zip_rc_t
+qcc_zip_inflate_start(qcc_zip_t *zip)
+{
+    if (zip->zs_init) {
+        return inflateReset(&zip->zs) == Z_OK ? QCC_ZIP_OK
+                                               : QCC_ZIP_ERR_NOMEM;
+    }
+
+    memset(&zip->zs, 0, sizeof(z_stream));
+
+    if (inflateInit2(&zip->zs, -MAX_WBITS) != Z_OK) {
+        return QCC_ZIP_ERR_NOMEM;
+    }
+
+    zip->zs_init = 1;
+
+    return QCC_ZIP_OK;
+}
+
+#endif
 
 
 /* Derives the keys and checks the verifier. */
@@ -1378,18 +1477,10 @@ qcc_zip_extract(qcc_zip_t *zip, const qcc_zip_entry_t *e,
     }
 
     if (e->method == 8) {
-        if (!zip->zs_init) {
-            memset(&zip->zs, 0, sizeof(z_stream));
-
-            if (inflateInit2(&zip->zs, -MAX_WBITS) != Z_OK) {
-                qcc_zip_wipe(zip);
-                return QCC_ZIP_ERR_NOMEM;
-            }
-
-            zip->zs_init = 1;
-
-        } else {
-            inflateReset(&zip->zs);
+        rc = qcc_zip_inflate_start(zip);
+        if (rc != QCC_ZIP_OK) {
+            qcc_zip_wipe(zip);
+            return rc;
         }
     }
 

@@ -93,6 +93,7 @@ typedef struct {
     unsigned char         *ks;
     z_stream               zs;
     unsigned               zs_init:1;
+    void                  *isal;        /* with QCC_ZIP_ISAL: ISA-L state */
     EVP_CIPHER_CTX        *aes;
     EVP_MAC               *mac;
     EVP_MAC_CTX           *hmac;

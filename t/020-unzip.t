@@ -7,6 +7,8 @@
 # back byte for byte, and libzip reads the same bytes (the differential
 # check).  Then the hostile ones: each refused with one message naming
 # the entry and the reason, and nothing left in the output directory.
+# All of it twice if build/qcc-unzip-isal (the ISA-L inflate build) is
+# there.
 
 use strict;
 use warnings;
@@ -24,6 +26,7 @@ my $UNZIP = "$ROOT/build/qcc-unzip";
 my $LIBZIP = "$ROOT/build/t/zip-libzip";
 my $WRITE = "$ROOT/build/t/zip-write";
 my $GEN = "$ROOT/t/zip/gen-qcc-json.pl";
+my @TOOLS = grep { -x $_ } $UNZIP, "$ROOT/build/qcc-unzip-isal";
 
 plan(skip_all => '7z not installed (apt-get install p7zip-full)')
     unless grep { -x "$_/7z" } split /:/, $ENV{PATH};
@@ -147,15 +150,20 @@ for my $w (['zip4j-stream.zip', 'in', '-D', 1],
 
 for my $zip (sort keys %good) {
     my $pwopt = $zip =~ /^plain/ ? [] : ['-P', 'pw.txt'];
+    my ($rc, $out, $err);
 
-    my ($rc, $out, $err) = run($UNZIP, '-l', $zip);
-    is($rc, 0, "$zip: listed");
-    like($out, qr/dd_risk_corp\.json/, "$zip: list names the push");
+    for my $tool (@TOOLS) {
+        my $t = $tool =~ /isal/ ? "$zip (isal)" : $zip;
 
-    remove_tree('out');
-    ($rc, $out, $err) = run($UNZIP, @$pwopt, '-d', 'out', $zip);
-    is($rc, 0, "$zip: extracted") or diag($err);
-    is(tree('out'), $good{$zip}, "$zip: same bytes as the inputs");
+        ($rc, $out, $err) = run($tool, '-l', $zip);
+        is($rc, 0, "$t: listed");
+        like($out, qr/dd_risk_corp\.json/, "$t: list names the push");
+
+        remove_tree('out');
+        ($rc, $out, $err) = run($tool, @$pwopt, '-d', 'out', $zip);
+        is($rc, 0, "$t: extracted") or diag($err);
+        is(tree('out'), $good{$zip}, "$t: same bytes as the inputs");
+    }
 
     # the differential check: libzip reads the same bytes
     ($rc, $out, $err) = run($LIBZIP, $zip =~ /^plain/ ? () : ('-p', $pw_bytes),
@@ -177,16 +185,24 @@ for my $zip (sort keys %good) {
 # hostile and broken files: one message naming the entry, nothing left
 
 sub refused {
-    my ($zip, $what, $re, %opt) = @_;
-    remove_tree('out');
-    mkdir 'out';
+    my ($zip, $what0, $re, %opt) = @_;
+    my ($rc, $out, $err);
 
-    my ($rc, $out, $err) = run($UNZIP, '-P', $opt{pw} // 'pw.txt',
-                               '-d', 'out', $zip);
-    isnt($rc, 0, "$what: refused");
-    like($err, $re, "$what: says why") or diag($err);
-    is(scalar(() = $err =~ /\n/g), 1, "$what: in one line");
-    is(tree('out'), '', "$what: no file left behind");
+    for my $tool (@TOOLS) {
+        my $what = $tool =~ /isal/ ? "$what0 (isal)" : $what0;
+
+        remove_tree('out');
+        mkdir 'out';
+
+        ($rc, $out, $err) = run($tool, '-P', $opt{pw} // 'pw.txt',
+                                '-d', 'out', $zip);
+        isnt($rc, 0, "$what: refused");
+        like($err, $re, "$what: says why") or diag($err);
+        is(scalar(() = $err =~ /\n/g), 1, "$what: in one line");
+        is(tree('out'), '', "$what: no file left behind");
+    }
+
+    my $what = $what0;
 
     if ($opt{libzip}) {
         ($rc) = run($LIBZIP, '-p', $pw_bytes, $zip);

@@ -12,7 +12,9 @@
  * ends before the AES layer sees its end, so it is a reference for the
  * bytes, not for refusing tampered files.
  *
- *   zip-libzip [-p PASSWORD] FILE.zip
+ *   zip-libzip [-p PASSWORD] [-c] FILE.zip
+ *
+ * -c writes the bytes to stdout instead (for the benchmark).
  */
 
 #include <stdio.h>
@@ -26,7 +28,7 @@
 int
 main(int argc, char **argv)
 {
-    int              c, err;
+    int              c, err, to_stdout;
     char             buf[65536];
     zip_t           *za;
     zip_int64_t      i, n, r;
@@ -39,17 +41,22 @@ main(int argc, char **argv)
     unsigned char    digest[EVP_MAX_MD_SIZE];
 
     pw = NULL;
+    to_stdout = 0;
 
-    while ((c = getopt(argc, argv, "p:")) != -1) {
-        if (c != 'p') {
+    while ((c = getopt(argc, argv, "p:c")) != -1) {
+        if (c == 'c') {
+            to_stdout = 1;
+
+        } else if (c == 'p') {
+            pw = optarg;
+
+        } else {
             return 2;
         }
-
-        pw = optarg;
     }
 
     if (optind != argc - 1) {
-        fprintf(stderr, "usage: zip-libzip [-p PASSWORD] FILE.zip\n");
+        fprintf(stderr, "usage: zip-libzip [-p PASSWORD] [-c] FILE.zip\n");
         return 2;
     }
 
@@ -88,7 +95,15 @@ main(int argc, char **argv)
         total = 0;
 
         while ((r = zip_fread(zf, buf, sizeof(buf))) > 0) {
-            EVP_DigestUpdate(md, buf, r);
+            if (to_stdout) {
+                if (fwrite(buf, 1, r, stdout) != (size_t) r) {
+                    return 1;
+                }
+
+            } else {
+                EVP_DigestUpdate(md, buf, r);
+            }
+
             total += r;
         }
 
@@ -119,6 +134,10 @@ main(int argc, char **argv)
         zip_fclose(zf);
 
         EVP_DigestFinal_ex(md, digest, &mdlen);
+
+        if (to_stdout) {
+            continue;
+        }
 
         for (j = 0; j < mdlen; j++) {
             printf("%02x", digest[j]);

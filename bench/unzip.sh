@@ -1,0 +1,111 @@
+#!/bin/bash
+#
+# bench/unzip.sh: the ZIP reader against 7-Zip, libzip and inflate alone.
+#
+# Makes a realistic QCC push (dd_risk_corp.json, Chinese text, about
+# 50 MB; t/zip/gen-qcc-json.pl), zips it with 7-Zip (AES-256 + Deflate,
+# and once plain for the bare deflate stream), then extracts it to
+# /dev/null, best of RUNS, with:
+#   qcc-unzip -c            our reader (bounded memory, streaming)
+#   7z x -so                7-Zip
+#   libzip                  build/t/zip-libzip -c
+#   zlib inflate alone      bench/inflate-alone zlib: the same deflate
+#                           stream, unencrypted, no HMAC: the limit
+#   libdeflate alone        whole-buffer, if libdeflate-dev is installed
+# and prints a markdown table: MB/s of output (10^6 bytes, wall clock),
+# CPU seconds (user + sys) and peak RSS.  Inputs are kept in
+# build/bench/unzip/ for the next run.
+#
+#   UNZIP_BENCH_BYTES=52428800 UNZIP_BENCH_RUNS=5 bash bench/unzip.sh
+
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+B=build
+W=$B/bench/unzip
+SIZE=${UNZIP_BENCH_BYTES:-52428800}
+RUNS=${UNZIP_BENCH_RUNS:-5}
+PW='benchpw'
+
+mkdir -p $W
+
+make -s $B/qcc-unzip $B/t/zip-libzip >/dev/null
+
+if [ -f /usr/include/libdeflate.h ]; then
+    cc -O2 -DHAVE_LIBDEFLATE -o $B/bench/inflate-alone bench/inflate-alone.c \
+        -lz -ldeflate
+    LIBDEFLATE=1
+else
+    cc -O2 -o $B/bench/inflate-alone bench/inflate-alone.c -lz
+    LIBDEFLATE=0
+fi
+
+if [ ! -f $W/push-$SIZE.zip ]; then
+    echo "unzip bench: making a $SIZE-byte push and zipping it (once)" >&2
+    rm -f $W/*.zip $W/dd_risk_corp.json
+    perl t/zip/gen-qcc-json.pl risk $SIZE 7 > $W/dd_risk_corp.json
+    (cd $W && 7z a -tzip -mem=AES256 -mm=Deflate -p"$PW" plain-tmp.zip \
+        dd_risk_corp.json >/dev/null && mv plain-tmp.zip push-$SIZE.zip)
+    (cd $W && 7z a -tzip -mm=Deflate plain-$SIZE.zip dd_risk_corp.json \
+        >/dev/null)
+fi
+
+ZIP=$W/push-$SIZE.zip
+PLAIN=$W/plain-$SIZE.zip
+USIZE=$(stat -c %s $W/dd_risk_corp.json)
+ZSIZE=$(stat -c %s $ZIP)
+
+# the reader must give the right bytes before it is timed
+want=$(sha256sum < $W/dd_risk_corp.json)
+got=$($B/qcc-unzip -p "$PW" -c $ZIP | sha256sum)
+[ "$want" = "$got" ] || { echo "unzip bench: qcc-unzip output differs" >&2;
+                          exit 1; }
+
+# measure NAME CMD...: best wall time of RUNS, its CPU time, max RSS
+measure() {
+    local name=$1 best="" cpu="" rss=0 t0 t1 wall m u s
+    shift
+
+    for _ in $(seq "$RUNS"); do
+        t0=$EPOCHREALTIME
+        /usr/bin/time -f '%M %U %S' -o $W/time.txt "$@" >/dev/null \
+            2>$W/stderr.txt
+        t1=$EPOCHREALTIME
+        read -r m u s < <(tail -1 $W/time.txt)
+        wall=$(awk "BEGIN { print $t1 - $t0 }")
+        if [ -z "$best" ] || awk "BEGIN { exit !($wall < $best) }"; then
+            best=$wall
+            cpu=$(awk "BEGIN { print $u + $s }")
+        fi
+        [ "$m" -gt "$rss" ] && rss=$m
+    done
+
+    awk "BEGIN { printf \"| %s | %.0f | %.3f | %.2f | %.1f |\\n\", \
+        \"$name\", $USIZE / $best / 1e6, $best, $cpu, $rss / 1024 }"
+    LAST=$best
+}
+
+echo
+echo "Unzip: $USIZE bytes of JSON, $ZSIZE bytes zipped (AES-256 + Deflate," \
+     "7-Zip), to /dev/null, best of $RUNS; $(nproc) cores," \
+     "load $(cut -d' ' -f1 /proc/loadavg) at start"
+echo
+echo '| reader | MB/s | wall s | CPU s | peak RSS MB |'
+echo '|---|---|---|---|---|'
+
+measure 'qcc-unzip' $B/qcc-unzip -p "$PW" -c $ZIP
+T_QCC=$LAST
+measure '7z x' 7z x -so -p"$PW" $ZIP
+T_7Z=$LAST
+measure 'libzip 1.7' $B/t/zip-libzip -p "$PW" -c $ZIP
+measure 'zlib inflate alone (no AES)' $B/bench/inflate-alone zlib $PLAIN
+T_ZLIB=$LAST
+if [ $LIBDEFLATE = 1 ]; then
+    measure 'libdeflate alone (whole buffer)' \
+        $B/bench/inflate-alone libdeflate $PLAIN
+fi
+
+awk "BEGIN { printf \"\\nqcc-unzip throughput: %.2fx 7z x (goal 1.2), \" \
+    \"%.2fx zlib inflate alone (goal 0.9)\\n\\n\", \
+    $T_7Z / $T_QCC, $T_ZLIB / $T_QCC }"
