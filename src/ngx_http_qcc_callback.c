@@ -356,6 +356,9 @@ ngx_http_qcc_callback_journaled(void *data, ngx_int_t rc)
 
     ngx_http_qcc_callback_count(r, ctx->feed, NGX_HTTP_QCC_CB_OK);
 
+    /* picked up at once, not at the next tick */
+    ngx_http_qcc_fetch_wake(ctx->feed, ctx->order_no, ctx->order_no_len);
+
     ngx_http_finalize_request(r,
         ngx_http_qcc_send_json(r, NGX_HTTP_OK, ngx_http_qcc_callback_ok,
                                sizeof(ngx_http_qcc_callback_ok) - 1));

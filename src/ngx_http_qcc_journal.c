@@ -629,6 +629,39 @@ ngx_http_qcc_journal_state_locked(ngx_http_qcc_queue_t *q,
 }
 
 
+ngx_int_t
+ngx_http_qcc_journal_link_locked(ngx_http_qcc_queue_t *q,
+    ngx_http_qcc_order_t *o, ngx_log_t *log)
+{
+    qcc_journal_rec_t  rec;
+
+    if (ngx_http_qcc_journal_fd == -1) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&rec, sizeof(qcc_journal_rec_t));
+
+    rec.type = QCC_JOURNAL_LINK;
+    rec.feed = o->feed;
+    rec.order_no = o->order_no;
+    rec.order_no_len = o->order_no_len;
+    rec.url = o->url;
+    rec.url_len = o->url_len;
+    rec.password = o->password;
+    rec.password_len = o->password_len;
+    rec.expires = o->expires;
+    rec.updated = o->updated;
+
+    if (ngx_http_qcc_journal_add_locked(q, &rec, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_qcc_journal_kick(log);
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_qcc_journal_add_locked(ngx_http_qcc_queue_t *q,
     qcc_journal_rec_t *rec, ngx_log_t *log)

@@ -28,6 +28,8 @@ static char *ngx_http_qcc_download_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qcc_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_qcc_spool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_qcc_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_qcc_init_process(ngx_cycle_t *cycle);
 static void ngx_http_qcc_exit(ngx_cycle_t *cycle);
@@ -113,6 +115,34 @@ static ngx_command_t  ngx_http_qcc_commands[] = {
       ngx_http_qcc_download_hosts,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("qcc_fetch"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_qcc_fetch_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qcc_retry"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_qcc_retry_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qcc_spool"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_qcc_spool,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qcc_deliver"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_qcc_loc_conf_t, deliver),
       NULL },
 
     { ngx_string("qcc_status"),
@@ -318,6 +348,10 @@ ngx_http_qcc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         h->len = ngx_http_qcc_default_download_host.len;
     }
 
+    if (ngx_http_qcc_fetch_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->callback == NGX_CONF_UNSET) {
         conf->callback = NGX_HTTP_QCC_FEED_NONE;
     }
@@ -349,7 +383,11 @@ ngx_http_qcc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_qcc_preconfiguration(ngx_conf_t *cf)
 {
-    return ngx_http_qcc_sign_add_variables(cf);
+    if (ngx_http_qcc_sign_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_qcc_fetch_add_variables(cf);
 }
 
 
@@ -717,14 +755,49 @@ ngx_http_qcc_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_qcc_journal_init_module(cycle);
+    if (ngx_http_qcc_journal_init_module(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_qcc_fetch_init_module(cycle);
 }
 
 
 static ngx_int_t
 ngx_http_qcc_init_process(ngx_cycle_t *cycle)
 {
-    return ngx_http_qcc_journal_init_process(cycle);
+    if (ngx_http_qcc_journal_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_qcc_fetch_init_process(cycle);
+}
+
+
+static char *
+ngx_http_qcc_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qcc_loc_conf_t *qlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (qlcf->spool.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    qlcf->spool = value[1];
+
+    if (qlcf->spool.len > 1 && qlcf->spool.data[qlcf->spool.len - 1] == '/')
+    {
+        qlcf->spool.len--;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &qlcf->spool, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

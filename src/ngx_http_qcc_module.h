@@ -93,10 +93,42 @@ typedef struct {
 
     ngx_uint_t                  journal_gen;  /* bumped by compaction */
     uint64_t                    journal_seq;
+
+    /* the worker whose timer picks due orders */
+    ngx_pid_t                   leader_pid;
+    time_t                      leader_beat;
+
+    ngx_atomic_uint_t           delivered_total[NGX_HTTP_QCC_FEEDS];
+    ngx_atomic_uint_t           failed_total[NGX_HTTP_QCC_FEEDS];
+    ngx_atomic_uint_t           retries_total[NGX_HTTP_QCC_FEEDS];
+    ngx_atomic_uint_t           refreshes_total[NGX_HTTP_QCC_FEEDS];
 } ngx_http_qcc_shctx_t;
 
 
 typedef struct ngx_http_qcc_main_conf_s  ngx_http_qcc_main_conf_t;
+
+
+/* the driver location: how orders are fetched, unpacked and delivered */
+typedef struct {
+    ngx_url_t                   driver;       /* where the workers reach it */
+    ngx_str_t                   uri;          /* its location */
+    ngx_str_t                   download;     /* internal download location */
+    ngx_str_t                   pull;         /* internal signed location */
+    ngx_str_t                   deliver;      /* internal deliver location */
+    ngx_str_t                   spool;        /* directory, or empty */
+    ngx_str_t                   temp;         /* directory */
+    ngx_uint_t                  concurrency;
+    time_t                      lease;
+    ngx_msec_t                  timeout;
+    off_t                       max_size;
+
+    ngx_uint_t                  attempts;
+    time_t                      delay;
+    time_t                      max_delay;
+    time_t                      deadline;
+
+    ngx_array_t                *download_hosts;   /* of qcc_url_host_t */
+} ngx_http_qcc_fetch_conf_t;
 
 
 typedef struct {
@@ -115,6 +147,7 @@ struct ngx_http_qcc_main_conf_s {
     size_t                      journal_compact;   /* size threshold */
     time_t                      journal_retention;
     ngx_array_t                *protected_logs;   /* of ngx_log_t * */
+    ngx_http_qcc_fetch_conf_t  *fetch;        /* the driver, if any */
 };
 
 
@@ -131,6 +164,10 @@ typedef struct {
     ngx_array_t                *download_hosts;   /* of qcc_url_host_t */
     size_t                      callback_max_body;
     ngx_flag_t                  status;
+
+    ngx_http_qcc_fetch_conf_t  *fetch;        /* set in the driver location */
+    ngx_str_t                   spool;
+    ngx_str_t                   deliver;
 } ngx_http_qcc_loc_conf_t;
 
 
@@ -186,6 +223,20 @@ ngx_int_t ngx_http_qcc_add_header(ngx_http_request_t *r, char *key,
 ngx_int_t ngx_http_qcc_callback_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_qcc_status_handler(ngx_http_request_t *r);
 
+/* fetching orders */
+extern ngx_module_t  ngx_http_qcc_fetch_filter_module;
+
+char *ngx_http_qcc_fetch_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_qcc_retry_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_qcc_fetch_merge(ngx_conf_t *cf, ngx_http_qcc_loc_conf_t *prev,
+    ngx_http_qcc_loc_conf_t *conf);
+ngx_int_t ngx_http_qcc_fetch_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_qcc_fetch_init_process(ngx_cycle_t *cycle);
+void ngx_http_qcc_fetch_wake(ngx_uint_t feed, u_char *order_no, size_t len);
+ngx_int_t ngx_http_qcc_fetch_add_variables(ngx_conf_t *cf);
+
 /* the journal */
 typedef void (*ngx_http_qcc_journal_done_pt)(void *data, ngx_int_t rc);
 
@@ -195,6 +246,8 @@ ngx_int_t ngx_http_qcc_journal_order(ngx_http_qcc_queue_t *q,
     ngx_uint_t feed, u_char *order_no, size_t len, ngx_log_t *log,
     ngx_http_qcc_journal_done_pt done, void *data);
 ngx_int_t ngx_http_qcc_journal_state_locked(ngx_http_qcc_queue_t *q,
+    ngx_http_qcc_order_t *o, ngx_log_t *log);
+ngx_int_t ngx_http_qcc_journal_link_locked(ngx_http_qcc_queue_t *q,
     ngx_http_qcc_order_t *o, ngx_log_t *log);
 ngx_int_t ngx_http_qcc_journal_replay(ngx_cycle_t *cycle,
     ngx_http_qcc_queue_t *q, ngx_http_qcc_main_conf_t *qmcf);
