@@ -30,7 +30,7 @@ typedef struct {
     uint64_t                        calls;     /* answered by upstream */
     uint64_t                        cached;    /* answered by the cache */
     uint64_t                        denied;    /* 403: family not allowed */
-    uint64_t                        codes[QCC_POLICY_CODES];
+    uint32_t                        codes[QCC_POLICY_CODES];
 } ngx_http_qcc_policy_usage_t;
 
 
@@ -106,7 +106,9 @@ typedef struct {
 typedef struct {
     ngx_http_request_t             *request;
     ngx_http_qcc_policy_zone_t     *zone;
-    ngx_http_qcc_policy_node_t     *node;
+    ngx_http_qcc_policy_node_t     *node;       /* NULL: refused */
+    ngx_str_t                       id;         /* $qcc_client */
+    qcc_policy_str_t               *family;     /* $qcc_family */
     ngx_uint_t                      slot;
     int64_t                         day;
     qcc_policy_scan_t               scan;
@@ -117,8 +119,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_qcc_policy_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qcc_policy_refuse(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *msg, time_t retry_after,
-    ngx_http_qcc_policy_zone_t *zone);
+    ngx_uint_t status, ngx_str_t *msg, time_t retry_after);
 static void ngx_http_qcc_policy_settle(void *data);
 static ngx_http_qcc_policy_ctx_t *ngx_http_qcc_policy_find(
     ngx_http_request_t *r);
@@ -154,7 +155,10 @@ static void *ngx_http_qcc_policy_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_qcc_policy_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_qcc_policy_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_qcc_policy_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_qcc_policy_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_qcc_policy_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_command_t  ngx_http_qcc_policy_commands[] = {
@@ -192,7 +196,7 @@ static ngx_command_t  ngx_http_qcc_policy_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_qcc_policy_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_qcc_policy_preconfiguration,  /* preconfiguration */
     ngx_http_qcc_policy_postconfiguration, /* postconfiguration */
 
     ngx_http_qcc_policy_create_main_conf,  /* create main configuration */
@@ -226,6 +230,18 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
+static ngx_http_variable_t  ngx_http_qcc_policy_vars[] = {
+
+    { ngx_string("qcc_client"), NULL, ngx_http_qcc_policy_variable,
+      0, 0, 0 },
+
+    { ngx_string("qcc_family"), NULL, ngx_http_qcc_policy_variable,
+      1, 0, 0 },
+
+      ngx_http_null_variable
+};
+
+
 /* the families of the five documents, known without configuration */
 static char  *ngx_http_qcc_policy_builtin[] = {
     "other", "radar_ext", "yj/Report", "rpt", "dd_risk_mnr",
@@ -241,8 +257,8 @@ ngx_http_qcc_policy_handler(ngx_http_request_t *r)
     int                               f;
     time_t                            now;
     int64_t                           day;
-    ngx_str_t                         id, msg;
-    ngx_uint_t                        i, family, slot;
+    ngx_str_t                         msg;
+    ngx_uint_t                        i, family;
     ngx_pool_cleanup_t               *cln;
     ngx_http_qcc_policy_sh_t         *sh;
     ngx_http_qcc_policy_ctx_t        *ctx;
@@ -263,7 +279,7 @@ ngx_http_qcc_policy_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    /* one charge per request, even across internal redirects */
+    /* one decision per request, even across internal redirects */
 
     if (ngx_http_get_module_ctx(r, ngx_http_qcc_policy_module)) {
         return NGX_DECLINED;
@@ -273,73 +289,6 @@ ngx_http_qcc_policy_handler(ngx_http_request_t *r)
     if (ctx) {
         ngx_http_set_ctx(r, ctx, ngx_http_qcc_policy_module);
         return NGX_DECLINED;
-    }
-
-    if (ngx_http_complex_value(r, plcf->client_id, &id) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (id.len == 0) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "qcc: policy: no client identity");
-        ngx_str_set(&msg, "no client identity");
-        return ngx_http_qcc_policy_refuse(r, NGX_HTTP_UNAUTHORIZED, &msg, 0,
-                                          zone);
-    }
-
-    client = NULL;
-    c = zone->clients.elts;
-
-    for (i = 0; i < zone->clients.nelts; i++) {
-        if (c[i].name.len == id.len
-            && ngx_strncmp(c[i].name.data, id.data, id.len) == 0)
-        {
-            client = &c[i];
-            break;
-        }
-    }
-
-    if (client == NULL) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "qcc: policy: unknown client \"%V\" refused", &id);
-        ngx_str_set(&msg, "unknown client");
-        return ngx_http_qcc_policy_refuse(r, NGX_HTTP_FORBIDDEN, &msg, 0,
-                                          zone);
-    }
-
-    pmcf = zone->pmcf;
-
-    f = qcc_policy_family(r->uri.data, r->uri.len, pmcf->families + 1,
-                          (int) pmcf->nfamilies - 1);
-    family = (f == QCC_POLICY_NOMATCH) ? NGX_HTTP_QCC_POLICY_OTHER
-                                       : (ngx_uint_t) f + 1;
-    slot = zone->slot[family];
-
-    node = client->node;
-    sh = zone->sh;
-
-    if (!(client->families & (1u << family))) {
-        ngx_shmtx_lock(&zone->shpool->mutex);
-        node->usage[slot].denied++;
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "qcc: policy: client \"%V\" may not call family "
-                      "\"%s\"", &client->name,
-                      pmcf->families[family].data);
-
-        msg.len = sizeof("client may not call API family \"\"") - 1
-                  + pmcf->families[family].len;
-        msg.data = ngx_pnalloc(r->pool, msg.len);
-        if (msg.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_sprintf(msg.data, "client may not call API family \"%s\"",
-                    pmcf->families[family].data);
-
-        return ngx_http_qcc_policy_refuse(r, NGX_HTTP_FORBIDDEN, &msg, 0,
-                                          zone);
     }
 
     /* the cleanup first: nothing can fail between charge and cleanup */
@@ -353,9 +302,75 @@ ngx_http_qcc_policy_handler(ngx_http_request_t *r)
     ngx_memzero(ctx, sizeof(ngx_http_qcc_policy_ctx_t));
     ctx->request = r;
     ctx->zone = zone;
-    ctx->node = node;
-    ctx->slot = slot;
     cln->handler = ngx_http_qcc_policy_settle;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_qcc_policy_module);
+
+    if (ngx_http_complex_value(r, plcf->client_id, &ctx->id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pmcf = zone->pmcf;
+
+    f = qcc_policy_family(r->uri.data, r->uri.len, pmcf->families + 1,
+                          (int) pmcf->nfamilies - 1);
+    family = (f == QCC_POLICY_NOMATCH) ? NGX_HTTP_QCC_POLICY_OTHER
+                                       : (ngx_uint_t) f + 1;
+    ctx->family = &pmcf->families[family];
+    ctx->slot = zone->slot[family];
+
+    if (ctx->id.len == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "qcc: policy: no client identity");
+        ngx_str_set(&msg, "no client identity");
+        return ngx_http_qcc_policy_refuse(r, NGX_HTTP_UNAUTHORIZED, &msg, 0);
+    }
+
+    client = NULL;
+    c = zone->clients.elts;
+
+    for (i = 0; i < zone->clients.nelts; i++) {
+        if (c[i].name.len == ctx->id.len
+            && ngx_strncmp(c[i].name.data, ctx->id.data, ctx->id.len) == 0)
+        {
+            client = &c[i];
+            break;
+        }
+    }
+
+    if (client == NULL) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "qcc: policy: unknown client \"%V\" refused",
+                      &ctx->id);
+        ngx_str_set(&msg, "unknown client");
+        return ngx_http_qcc_policy_refuse(r, NGX_HTTP_FORBIDDEN, &msg, 0);
+    }
+
+    node = client->node;
+    sh = zone->sh;
+    ctx->node = node;
+
+    if (!(client->families & (1u << family))) {
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        node->usage[ctx->slot].denied++;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "qcc: policy: client \"%V\" may not call family "
+                      "\"%s\"", &client->name, ctx->family->data);
+
+        msg.len = sizeof("client may not call API family \"\"") - 1
+                  + ctx->family->len;
+        msg.data = ngx_pnalloc(r->pool, msg.len);
+        if (msg.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(msg.data, "client may not call API family \"%s\"",
+                    ctx->family->data);
+
+        return ngx_http_qcc_policy_refuse(r, NGX_HTTP_FORBIDDEN, &msg, 0);
+    }
 
     now = ngx_time();
     day = qcc_policy_period_index(now, zone->period);
@@ -377,8 +392,7 @@ ngx_http_qcc_policy_handler(ngx_http_request_t *r)
         ngx_str_set(&msg, "the client's daily call budget is used up");
         return ngx_http_qcc_policy_refuse(r, NGX_HTTP_TOO_MANY_REQUESTS,
                                  &msg, qcc_policy_retry_after(now,
-                                                              zone->period),
-                                 zone);
+                                                              zone->period));
     }
 
     if (zone->budget != NGX_HTTP_QCC_POLICY_NO_BUDGET
@@ -396,8 +410,7 @@ ngx_http_qcc_policy_handler(ngx_http_request_t *r)
         ngx_str_set(&msg, "the account's daily call budget is used up");
         return ngx_http_qcc_policy_refuse(r, NGX_HTTP_TOO_MANY_REQUESTS,
                                  &msg, qcc_policy_retry_after(now,
-                                                              zone->period),
-                                 zone);
+                                                              zone->period));
     }
 
     node->used++;
@@ -408,12 +421,9 @@ ngx_http_qcc_policy_handler(ngx_http_request_t *r)
     ctx->day = day;
     ctx->charged = 1;
 
-    ngx_http_set_ctx(r, ctx, ngx_http_qcc_policy_module);
-
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "qcc policy: client \"%V\" family \"%s\" charged, "
-                   "%ui used", &client->name, pmcf->families[family].data,
-                   node->used);
+                   "%ui used", &client->name, ctx->family->data, node->used);
 
     return NGX_DECLINED;
 }
@@ -441,7 +451,7 @@ ngx_http_qcc_policy_roll_locked(ngx_http_qcc_policy_zone_t *zone,
 
 static ngx_int_t
 ngx_http_qcc_policy_refuse(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *msg, time_t retry_after, ngx_http_qcc_policy_zone_t *zone)
+    ngx_str_t *msg, time_t retry_after)
 {
     u_char     *body, *p, *ra;
     size_t      len;
@@ -534,7 +544,8 @@ ngx_http_qcc_policy_settle(void *data)
     zone = ctx->zone;
     sh = zone->sh;
 
-    contacted = (u != NULL && u->peer.name != NULL);
+    /* a request never sent (QCC unreachable, a cache hit) costs nothing */
+    contacted = (u != NULL && u->peer.name != NULL && u->request_sent);
     cached = (u != NULL && r->cached);
 
     status = ctx->scanning ? qcc_policy_scan_end(&ctx->scan) : -1;
@@ -1053,7 +1064,7 @@ ngx_http_qcc_policy_status_json_locked(u_char *p,
 
                 p = ngx_sprintf(p, "%s\"", firstk ? "" : ",");
                 p = ngx_http_qcc_policy_code(p, k);
-                p = ngx_sprintf(p, "\":%uL", u->codes[k]);
+                p = ngx_sprintf(p, "\":%uD", u->codes[k]);
                 firstk = 0;
             }
 
@@ -1135,7 +1146,7 @@ ngx_http_qcc_policy_status_prom_locked(u_char *p,
                                 &zone->name, &c[i].name,
                                 pmcf->families[f].data);
                 p = ngx_http_qcc_policy_code(p, k);
-                p = ngx_sprintf(p, "\"} %uL\n", u->codes[k]);
+                p = ngx_sprintf(p, "\"} %uD\n", u->codes[k]);
             }
         }
     }
@@ -1285,6 +1296,22 @@ ngx_http_qcc_policy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_qcc_policy_loc_conf_t *prev = parent;
     ngx_http_qcc_policy_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /*
+     * QCC's push callbacks and the status endpoint are not app calls: a
+     * policy of the server or http level does not reach them.
+     */
+
+    if (conf->zone == NGX_CONF_UNSET_PTR
+        && (clcf->handler == ngx_http_qcc_callback_handler
+            || clcf->handler == ngx_http_qcc_status_handler))
+    {
+        conf->zone = NULL;
+    }
+
     ngx_conf_merge_ptr_value(conf->zone, prev->zone, NULL);
     ngx_conf_merge_ptr_value(conf->client_id, prev->client_id, NULL);
 
@@ -1297,6 +1324,61 @@ ngx_http_qcc_policy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qcc_policy_preconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_qcc_policy_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* $qcc_client (the identity) and $qcc_family, where a policy decided */
+
+static ngx_int_t
+ngx_http_qcc_policy_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_qcc_policy_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_qcc_policy_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_http_qcc_policy_find(r->main);
+    }
+
+    if (ctx == NULL || (data == 1 && ctx->family == NULL)) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (data == 0) {
+        v->data = ctx->id.data;
+        v->len = ctx->id.len;
+
+    } else {
+        v->data = (u_char *) ctx->family->data;
+        v->len = ctx->family->len;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
 }
 
 
@@ -1494,6 +1576,19 @@ ngx_http_qcc_policy_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "\"%V\" must have \"zone\" parameter",
                            &cmd->name);
         return NGX_CONF_ERROR;
+    }
+
+    /* shown as is in JSON and Prometheus labels */
+
+    for (i = 0; i < name.len; i++) {
+        if (!qcc_policy_family_valid(&name.data[i], 1)
+            && name.data[i] != '.')
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid zone name \"%V\": letters, "
+                               "digits, \"_\", \"-\" and \".\" only", &name);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (ngx_http_qcc_policy_zone_by_name(pmcf, &name)) {

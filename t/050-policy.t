@@ -24,17 +24,20 @@ my $m = QccMock->new;
 $t->write_file('secret', "SecretKey\n", 0600);
 $t->write_file('htpasswd', join('', map { "$_:" . crypt('pw', 'ab') . "\n" }
                                         qw(app1 app2 stranger)), 0644);
-$t->{vars} = { MOCK => $m->port };
+$t->{vars} = { MOCK => $m->port, CLOSED => QccTest::free_port() };
 
 $t->config(http => <<'EOC')->run or BAIL_OUT('nginx did not start');
 qcc_policy_zone zone=bank:1m;
 qcc_client app1 zone=bank families=radar_ext,yj/Report,rpt budget=3;
 qcc_client app2 zone=bank families=dd_corp_monitor,dd_risk_mnr budget=5;
 
+log_format policy '$remote_user $status client=$qcc_client family=$qcc_family';
+
 server {
     listen 127.0.0.1:%%PORT%%;
     qcc_key AppKey;
     qcc_secret_key_file %%PREFIX%%/secret;
+    access_log %%PREFIX%%/policy.log policy;
 
     location /qcc/ {
         auth_basic "qcc";
@@ -51,6 +54,14 @@ server {
         qcc_client_id $http_x_app;
         qcc_sign on;
         proxy_pass http://127.0.0.1:%%MOCK%%/;
+    }
+
+    location /down/ {
+        # QCC unreachable
+        qcc_policy bank;
+        qcc_client_id $http_x_app;
+        qcc_sign on;
+        proxy_pass http://127.0.0.1:%%CLOSED%%/;
     }
 
     location /free/ {
@@ -168,6 +179,11 @@ like(jbody($r)->{msg}, qr/unknown client/, 'an unknown client: said so');
 is($t->get('/free/api/radar_ext/createReport?reportType=day')->{status}, 200,
    'qcc_policy off: no identity needed');
 
+# a call that never reaches QCC is given back
+$r = $t->http(GET => '/down/api/dd_risk_mnr/listDdRiskLatestOrderNo',
+              headers => ['X-App' => 'app2']);
+is($r->{status}, 502, 'QCC unreachable: 502');
+
 # --- usage in the status endpoint -------------------------------------------
 
 sleep 0.5;    # the last request's end is counted after its answer
@@ -194,7 +210,7 @@ ok(!$a1->{families}{dd_corp_monitor}{allowed}, 'status: not allowed');
 is($a1->{families}{other}{denied}, 2, 'status: app1 other denied');
 ok($a1->{families}{rpt}{allowed}, 'status: an allowed family shown');
 my $a2 = $z->{clients}{app2};
-is($a2->{used}, 4, 'status: app2 used 4');
+is($a2->{used}, 4, 'status: app2 used 4 (the unreachable call given back)');
 is($a2->{left}, 1, 'status: app2 has 1 left');
 is($a2->{families}{dd_risk_mnr}{calls}, 2 + 1, 'status: app2 dd_risk_mnr');
 is($a2->{families}{dd_risk_mnr}{codes}{112}, 1, 'status: QCC 112 counted');
@@ -232,6 +248,16 @@ ok(@reqs >= 8 && !(grep { $_->{path} =~ m{^/api/} && !$_->{sig_ok} } @reqs),
    'every call upstream signed');
 
 $t->stop;
+
+my $log = $t->read_file('policy.log');
+like($log, qr{^app1 200 client=app1 family=yj/Report$}m,
+     '$qcc_client and $qcc_family logged');
+like($log, qr{^app1 403 client=app1 family=dd_corp_monitor$}m,
+     'logged for a refusal too');
+like($log, qr{^stranger 403 client=stranger family=radar_ext$}m,
+     'an unknown client logged as identified');
+like($log, qr{^- 200 client=- family=-$}m, 'no policy: variables empty');
+
 $t->check_error_log;
 
 done_testing;
