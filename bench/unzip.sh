@@ -6,14 +6,17 @@
 # 50 MB; t/zip/gen-qcc-json.pl), zips it with 7-Zip (AES-256 + Deflate,
 # and once plain for the bare deflate stream), then extracts it to
 # /dev/null, best of RUNS, with:
-#   qcc-unzip -c            our reader (bounded memory, streaming)
+#   qcc-unzip -c            our reader (bounded memory, streaming), zlib
+#   qcc-unzip-isal -c       the same reader built with ISA-L's inflate
 #   7z x -so                7-Zip
 #   libzip                  build/t/zip-libzip -c
 #   zlib inflate alone      bench/inflate-alone zlib: the same deflate
 #                           stream, unencrypted, no HMAC: the limit
+#   ISA-L inflate alone     the same with ISA-L's igzip (streaming)
 #   libdeflate alone        whole-buffer, if libdeflate-dev is installed
-# and prints a markdown table: MB/s of output (10^6 bytes, wall clock),
-# CPU seconds (user + sys) and peak RSS.  Inputs are kept in
+# and prints a markdown table: MB/s of output (10^6 bytes) per second of
+# wall clock and per CPU second (user + sys: steadier when the machine is
+# busy), and peak RSS.  Inputs are kept in
 # build/bench/unzip/ for the next run.
 #
 #   UNZIP_BENCH_BYTES=52428800 UNZIP_BENCH_RUNS=5 bash bench/unzip.sh
@@ -30,16 +33,15 @@ PW='benchpw'
 
 mkdir -p $W
 
-make -s $B/qcc-unzip $B/t/zip-libzip >/dev/null
+make -s $B/qcc-unzip $B/qcc-unzip-isal $B/t/zip-libzip >/dev/null
 
+flags="" libs="-lz" LIBDEFLATE=0
 if [ -f /usr/include/libdeflate.h ]; then
-    cc -O2 -DHAVE_LIBDEFLATE -o $B/bench/inflate-alone bench/inflate-alone.c \
-        -lz -ldeflate
-    LIBDEFLATE=1
-else
-    cc -O2 -o $B/bench/inflate-alone bench/inflate-alone.c -lz
-    LIBDEFLATE=0
+    flags="$flags -DHAVE_LIBDEFLATE" libs="$libs -ldeflate" LIBDEFLATE=1
 fi
+flags="$flags -DHAVE_ISAL" libs="$libs -lisal"
+mkdir -p $B/bench
+cc -O2 $flags -o $B/bench/inflate-alone bench/inflate-alone.c $libs
 
 if [ ! -f $W/push-$SIZE.zip ]; then
     echo "unzip bench: making a $SIZE-byte push and zipping it (once)" >&2
@@ -58,9 +60,11 @@ ZSIZE=$(stat -c %s $ZIP)
 
 # the reader must give the right bytes before it is timed
 want=$(sha256sum < $W/dd_risk_corp.json)
-got=$($B/qcc-unzip -p "$PW" -c $ZIP | sha256sum)
-[ "$want" = "$got" ] || { echo "unzip bench: qcc-unzip output differs" >&2;
-                          exit 1; }
+for u in qcc-unzip qcc-unzip-isal; do
+    got=$($B/$u -p "$PW" -c $ZIP | sha256sum)
+    [ "$want" = "$got" ] || { echo "unzip bench: $u output differs" >&2;
+                              exit 1; }
+done
 
 # measure NAME CMD...: best wall time of RUNS, its CPU time, max RSS
 measure() {
@@ -81,8 +85,9 @@ measure() {
         [ "$m" -gt "$rss" ] && rss=$m
     done
 
-    awk "BEGIN { printf \"| %s | %.0f | %.3f | %.2f | %.1f |\\n\", \
-        \"$name\", $USIZE / $best / 1e6, $best, $cpu, $rss / 1024 }"
+    awk "BEGIN { printf \"| %s | %.0f | %.0f | %.3f | %.3f | %.1f |\\n\", \
+        \"$name\", $USIZE / $best / 1e6, $USIZE / ($cpu + 0.001) / 1e6, \
+        $best, $cpu, $rss / 1024 }"
     LAST=$best
 }
 
@@ -91,21 +96,30 @@ echo "Unzip: $USIZE bytes of JSON, $ZSIZE bytes zipped (AES-256 + Deflate," \
      "7-Zip), to /dev/null, best of $RUNS; $(nproc) cores," \
      "load $(cut -d' ' -f1 /proc/loadavg) at start"
 echo
-echo '| reader | MB/s | wall s | CPU s | peak RSS MB |'
-echo '|---|---|---|---|---|'
+echo '| reader | MB/s (wall) | MB/s (CPU) | wall s | CPU s | peak RSS MB |'
+echo '|---|---|---|---|---|---|'
 
-measure 'qcc-unzip' $B/qcc-unzip -p "$PW" -c $ZIP
+measure 'qcc-unzip (zlib)' $B/qcc-unzip -p "$PW" -c $ZIP
 T_QCC=$LAST
+measure 'qcc-unzip (ISA-L)' $B/qcc-unzip-isal -p "$PW" -c $ZIP
+T_QCCI=$LAST
 measure '7z x' 7z x -so -p"$PW" $ZIP
 T_7Z=$LAST
 measure 'libzip 1.7' $B/t/zip-libzip -p "$PW" -c $ZIP
 measure 'zlib inflate alone (no AES)' $B/bench/inflate-alone zlib $PLAIN
 T_ZLIB=$LAST
+measure 'ISA-L inflate alone (no AES)' $B/bench/inflate-alone isal $PLAIN
+T_ISAL=$LAST
 if [ $LIBDEFLATE = 1 ]; then
     measure 'libdeflate alone (whole buffer)' \
         $B/bench/inflate-alone libdeflate $PLAIN
 fi
 
-awk "BEGIN { printf \"\\nqcc-unzip throughput: %.2fx 7z x (goal 1.2), \" \
-    \"%.2fx zlib inflate alone (goal 0.9)\\n\\n\", \
-    $T_7Z / $T_QCC, $T_ZLIB / $T_QCC }"
+awk "BEGIN {
+    printf \"\\nqcc-unzip (zlib):  %.2fx 7z x (goal 1.2), \" \\
+           \"%.2fx zlib inflate alone (goal 0.9)\\n\", \\
+           $T_7Z / $T_QCC, $T_ZLIB / $T_QCC
+    printf \"qcc-unzip (ISA-L): %.2fx 7z x, %.2fx ISA-L inflate alone, \" \\
+           \"%.2fx zlib inflate alone\\n\\n\", \\
+           $T_7Z / $T_QCCI, $T_ISAL / $T_QCCI, $T_ZLIB / $T_QCCI
+}"

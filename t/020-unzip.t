@@ -302,6 +302,22 @@ isnt($rc, 0, 'symlink in the output directory: refused');
 is(tree('elsewhere'), '', 'symlink: nothing written through it');
 unlink 'out/link';
 
+# peak RSS in KB of a command, by GNU time; undef without it
+sub peak_rss {
+    my (@cmd) = @_;
+    return undef unless -x '/usr/bin/time';
+    system('/usr/bin/time', '-f', '%M', '-o', 'rss.txt', @cmd);
+    my ($kb) = file_bytes('rss.txt') =~ /(\d+)\s*$/;
+    return $kb;
+}
+
+SKIP: {
+    my $kb = peak_rss('sh', '-c', "$UNZIP -P pw.txt -c aes256-deflate.zip "
+                      . '> /dev/null');
+    skip('no /usr/bin/time', 1) unless defined $kb;
+    cmp_ok($kb, '<', 16 * 1024, "5 MB entry read in $kb KB of RSS");
+}
+
 # a bomb: 64 MB of zeros, refused by the ratio at open, at once
 write_bytes('zeros', "\0" x (64 << 20));
 sh($WRITE, '-p', $pw_bytes, 'bomb.zip', 'bomb.json=zeros');
@@ -309,6 +325,21 @@ unlink 'zeros';
 my $t0 = time;
 refused('bomb.zip', 'bomb', qr/bomb\.json: too large/);
 ok(time - $t0 < 10, 'bomb: refused at once');
+
+# the same bomb declaring 1 MB, within the ratio: stopped there, in
+# bounded memory and time
+$bad = file_bytes('bomb.zip');
+my $b = first_entry($bad);
+substr($bad, $b->{lho} + 22, 4) = pack('V', 1 << 20);
+substr($bad, $b->{cd} + 24, 4) = pack('V', 1 << 20);
+write_bytes('bomb-1m.zip', $bad);
+refused('bomb-1m.zip', 'bomb declaring 1 MB', qr/bomb\.json: too large/);
+SKIP: {
+    my $kb = peak_rss('sh', '-c', "$UNZIP -P pw.txt -c bomb-1m.zip "
+                      . '> /dev/null 2>&1');
+    skip('no /usr/bin/time', 1) unless defined $kb;
+    cmp_ok($kb, '<', 16 * 1024, "bomb stopped in $kb KB of RSS");
+}
 
 # overlapping entries: a second central entry over the same local record
 $bad = $one;
