@@ -30,6 +30,7 @@ $t->config(http => <<'EOC')->run or BAIL_OUT('nginx did not start');
 qcc_policy_zone zone=bank:1m;
 qcc_client app1 zone=bank families=radar_ext,yj/Report,rpt budget=3;
 qcc_client app2 zone=bank families=dd_corp_monitor,dd_risk_mnr budget=5;
+qcc_client ops zone=bank families=* budget=2;
 
 log_format policy '$remote_user $status client=$qcc_client family=$qcc_family';
 
@@ -62,6 +63,15 @@ server {
         qcc_client_id $http_x_app;
         qcc_sign on;
         proxy_pass http://127.0.0.1:%%CLOSED%%/;
+    }
+
+    location /guarded/ {
+        # the guard's checks run after the policy's
+        qcc_policy bank;
+        qcc_client_id $http_x_app;
+        qcc_guard on;
+        qcc_sign on;
+        proxy_pass http://127.0.0.1:%%MOCK%%/;
     }
 
     location /free/ {
@@ -184,6 +194,14 @@ $r = $t->http(GET => '/down/api/dd_risk_mnr/listDdRiskLatestOrderNo',
               headers => ['X-App' => 'app2']);
 is($r->{status}, 502, 'QCC unreachable: 502');
 
+# a call a later check refuses is given back
+my $kw = join ',', map { "c$_" } 1 .. 201;
+$r = $t->http(GET => '/guarded/api/radar_ext/batchAddRadarCompanyListToExistedUser'
+              . "?loginName=x&keyWordList=$kw", headers => ['X-App' => 'ops']);
+is($r->{status}, 400, 'qcc_guard refuses 201 keywords');
+is(count('/api/radar_ext/batchAddRadarCompanyListToExistedUser'), 0,
+   'qcc_guard: QCC not called');
+
 # --- usage in the status endpoint -------------------------------------------
 
 sleep 0.5;    # the last request's end is counted after its answer
@@ -216,6 +234,9 @@ is($a2->{families}{dd_risk_mnr}{calls}, 2 + 1, 'status: app2 dd_risk_mnr');
 is($a2->{families}{dd_risk_mnr}{codes}{112}, 1, 'status: QCC 112 counted');
 is($a2->{families}{dd_risk_mnr}{codes}{116}, 1, 'status: QCC 116 counted');
 is($a2->{families}{radar_ext}{denied}, 1, 'status: app2 radar_ext denied');
+is($z->{clients}{ops}{used}, 0, 'status: the call qcc_guard refused is free');
+is($z->{clients}{ops}{families}{other}{allowed}, JSON::PP::true,
+   'status: families=* allows "other"');
 
 my $p = $t->get('/status?format=prometheus')->{body};
 like($p, qr/^qcc_policy_calls_total\{zone="bank",client="app1",family="radar_ext"\} 2$/m,
