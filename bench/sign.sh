@@ -97,6 +97,9 @@ start() {
 
 rm -rf "$WORK"
 mkdir -p "$WORK/upstream" "$WORK/gateway"
+# A private copy: a rebuild during the run must not touch the loaded code.
+cp "$MODULE" "$WORK/gateway/ngx_http_qcc_module.so"
+MODULE=$WORK/gateway/ngx_http_qcc_module.so
 UP=$(free_port)
 GW=$(free_port)
 while [ "$GW" = "$UP" ]; do GW=$(free_port); done
@@ -263,7 +266,9 @@ run() {
         "http://127.0.0.1:$GW/$loc/$REQ" 2>&1) || die "wrk failed: $out"
     t1=$(gw_ticks)
     if grep -q 'Non-2xx\|Socket errors' <<< "$out"; then
-        die "$loc: errors: $out"
+        die "$loc: errors: $out
+gateway error log: $(tail -5 "$WORK/gateway/error.log")
+upstream error log: $(tail -5 "$WORK/upstream/error.log")"
     fi
     awk -v ticks=$((t1 - t0)) -v hz="$HZ" '
         /requests in/ { n = $1 }
