@@ -110,10 +110,15 @@ typedef struct {
     ngx_msec_t                     deadline;
     ngx_uint_t                     state;
     ngx_str_t                      files_url;
+    unsigned                       body_read:1;
 } ngx_http_qcc_guard_ctx_t;
 
 
 static ngx_int_t ngx_http_qcc_guard_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_qcc_guard_has_form(ngx_http_request_t *r);
+static void ngx_http_qcc_guard_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_qcc_guard_join_body(ngx_http_request_t *r,
+    ngx_str_t *args);
 static ngx_int_t ngx_http_qcc_guard_files(ngx_http_request_t *r,
     ngx_http_qcc_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_qcc_guard_strip_headers(ngx_http_request_t *r);
@@ -252,6 +257,8 @@ static ngx_int_t
 ngx_http_qcc_guard_handler(ngx_http_request_t *r)
 {
     size_t                          len;
+    ngx_int_t                       rc;
+    ngx_str_t                       args;
     u_char                          body[QCC_GUARD_RESPONSE_MAX];
     qcc_guard_limits_t              limits;
     qcc_guard_result_t              res;
@@ -282,11 +289,43 @@ ngx_http_qcc_guard_handler(ngx_http_request_t *r)
         return ngx_http_qcc_guard_files(r, ctx);
     }
 
+    if (qcc_guard_classify(r->uri.data, r->uri.len) == QCC_GUARD_API_OTHER)
+    {
+        return NGX_DECLINED;
+    }
+
+    args = r->args;
+
+    if (glcf->guard && ngx_http_qcc_guard_has_form(r)) {
+
+        /* QCC reads form bodies too: their arguments count as well */
+
+        ctx = ngx_http_qcc_guard_get_ctx(r, 1);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (!ctx->body_read) {
+            rc = ngx_http_read_client_request_body(r,
+                                             ngx_http_qcc_guard_body_handler);
+            if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+                return rc;
+            }
+
+            ngx_http_finalize_request(r, NGX_DONE);
+            return NGX_DONE;
+        }
+
+        if (ngx_http_qcc_guard_join_body(r, &args) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     limits.max_keywords = glcf->max_keywords;
     limits.max_login_names = glcf->max_login_names;
     limits.max_page_size = glcf->max_page_size;
 
-    qcc_guard_check(r->uri.data, r->uri.len, r->args.data, r->args.len,
+    qcc_guard_check(r->uri.data, r->uri.len, args.data, args.len,
                     &limits, &res);
 
     if (glcf->guard && res.rc != QCC_GUARD_OK) {
@@ -313,6 +352,101 @@ ngx_http_qcc_guard_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_qcc_guard_limit(r, glcf, ctx);
+}
+
+
+/* --- form bodies ----------------------------------------------------------- */
+
+static ngx_int_t
+ngx_http_qcc_guard_has_form(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *ct;
+
+    static u_char  form[] = "application/x-www-form-urlencoded";
+
+    if (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked) {
+        return 0;
+    }
+
+    ct = r->headers_in.content_type;
+
+    return ct && ct->value.len >= sizeof(form) - 1
+           && ngx_strncasecmp(ct->value.data, form, sizeof(form) - 1) == 0;
+}
+
+
+static void
+ngx_http_qcc_guard_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_qcc_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_qcc_guard_get_ctx(r, 0);
+
+    if (ctx == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->body_read = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+/* "<query>&<body>", as QCC sees the arguments of a form POST */
+
+static ngx_int_t
+ngx_http_qcc_guard_join_body(ngx_http_request_t *r, ngx_str_t *args)
+{
+    u_char       *p;
+    off_t         len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    p = ngx_pnalloc(r->pool, r->args.len + 1 + len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    args->data = p;
+    p = ngx_cpymem(p, r->args.data, r->args.len);
+    *p++ = '&';
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "qcc: reading the request body back failed");
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    args->len = p - args->data;
+
+    return NGX_OK;
 }
 
 

@@ -168,6 +168,40 @@ for my $c (@passed) {
     }
 }
 
+# Form bodies count too (QCC reads form-encoded POST bodies), also when
+# the body is too large for memory and lands in a file.
+my @form = ('Content-Type' => 'application/x-www-form-urlencoded');
+my $long = join ',', map { sprintf 'login-name-%040d', $_ } 1 .. 501;
+for my $c (
+    [ "/qcc/api/radar_ext/$batch[0]", "loginName=u1&keyWordList=" . list(201),
+      400, '201 keywords in a form body' ],
+    [ "/qcc/api/radar_ext/$batch[0]?keyWordList=" . list(150),
+      "loginName=u1&keyWordList=" . list(51), 400,
+      '150 in the query and 51 in the form body' ],
+    [ "/qcc/api/radar_ext/$batch[2]", "keyWord=k&loginNameList=$long",
+      400, '501 long login names in a 25 kB form body' ],
+    [ "/qcc/api/radar_ext/$batch[1]", "loginName=u1&keyWordList=" . list(200),
+      200, '200 keywords in a form body' ],
+    [ "/qcc/api/radar_ext/$batch[3]",
+      "keyWord=k&loginNameList=" . substr($long, 0, 500 * 52 - 1),
+      200, '500 long login names in a form body' ],
+)
+{
+    my ($uri, $body, $status, $name) = @$c;
+    $since = last_id();
+    my $r = $t->http(POST => $uri, body => $body, headers => \@form);
+    is($r->{status}, $status, "$name: $status");
+    my @reached = @{ $m->requests(since => $since) };
+    if ($status == 400) {
+        like($r->{body}, qr/^\{"status":"202"/, "$name: QCC-style JSON");
+        is(scalar @reached, 0, "$name: not sent");
+    } else {
+        like($r->{body}, qr/"status":\s*"200"/, "$name: QCC accepted");
+        is($reached[-1] && $reached[-1]{body_len}, length $body,
+           "$name: the body went on whole");
+    }
+}
+
 for my $api ('getExceptions?corpKeyNo=a&checkId=1',
              'getSeriousViolation?corpKeyNo=a&checkId=1',
              'getShiXinList?corpKeyNo=a&checkId=1&pageIndex=2&pageSize=20',
