@@ -143,7 +143,8 @@ static size_t ngx_http_qcc_policy_status_size_locked(
 static u_char *ngx_http_qcc_policy_status_json_locked(u_char *p,
     ngx_http_qcc_policy_main_conf_t *pmcf, ngx_http_qcc_policy_zone_t *zone);
 static u_char *ngx_http_qcc_policy_status_prom_locked(u_char *p,
-    ngx_http_qcc_policy_main_conf_t *pmcf, ngx_http_qcc_policy_zone_t *zone);
+    ngx_http_qcc_policy_main_conf_t *pmcf, ngx_http_qcc_policy_zone_t *zone,
+    ngx_uint_t m);
 
 static char *ngx_http_qcc_policy_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -239,6 +240,36 @@ static ngx_http_variable_t  ngx_http_qcc_policy_vars[] = {
       1, 0, 0 },
 
       ngx_http_null_variable
+};
+
+
+/* the metrics of the Prometheus section: name, type, help */
+
+static char  *ngx_http_qcc_policy_metrics[][3] = {
+    { "qcc_policy_calls_total", "counter",
+      "Calls answered by QCC, by policy zone, client and API family." },
+    { "qcc_policy_cached_total", "counter",
+      "Calls answered from the cache, not charged." },
+    { "qcc_policy_denied_total", "counter",
+      "Calls refused with 403: the family is not allowed to the client." },
+    { "qcc_policy_status_total", "counter",
+      "QCC business status of the answers, by policy zone, client and API "
+      "family (none: no status found)." },
+    { "qcc_policy_limited_total", "counter",
+      "Calls refused with 429: a budget was used up." },
+    { "qcc_policy_used", "gauge",
+      "Calls charged in the current QCC day, in flight included." },
+    { "qcc_policy_budget", "gauge",
+      "Daily call budget, by policy zone and client." },
+    { "qcc_policy_budget_left", "gauge",
+      "Calls left in the current QCC day, for clients with a budget." },
+    { "qcc_policy_account_used", "gauge",
+      "Calls charged to the zone (the account) in the current QCC day." },
+    { "qcc_policy_account_budget_left", "gauge",
+      "Calls left to the account in the current QCC day." },
+    { "qcc_policy_reset_timestamp_seconds", "gauge",
+      "When the current QCC day ends and the budgets start again." },
+    { NULL, NULL, NULL }
 };
 
 
@@ -821,7 +852,7 @@ ngx_http_qcc_policy_status(ngx_http_request_t *r, ngx_buf_t *b,
     u_char                           *p;
     size_t                            size, len;
     ngx_buf_t                        *nb;
-    ngx_uint_t                        i;
+    ngx_uint_t                        i, m, n;
     ngx_http_qcc_policy_zone_t      **zones;
     ngx_http_qcc_policy_main_conf_t  *pmcf;
 
@@ -844,65 +875,65 @@ ngx_http_qcc_policy_status(ngx_http_request_t *r, ngx_buf_t *b,
     }
 
     zones = pmcf->zones.elts;
+    n = pmcf->zones.nelts;
 
-    /* one lock at a time, each zone sized and written while held */
+    /*
+     * Every zone locked, always in the order of the configuration (no
+     * other code holds two of them), so that the section is sized and
+     * written from the same counts.  Nothing but memory work under the
+     * locks.
+     */
 
-    size = len + sizeof(",\"policy\":{}}\n");
-
-    for (i = 0; i < pmcf->zones.nelts; i++) {
+    for (i = 0; i < n; i++) {
         ngx_shmtx_lock(&zones[i]->shpool->mutex);
+    }
+
+    size = len + sizeof(",\"policy\":{}}\n") + n;
+
+    for (i = 0; i < n; i++) {
         size += ngx_http_qcc_policy_status_size_locked(pmcf, zones[i],
                                                        prometheus);
-        ngx_shmtx_unlock(&zones[i]->shpool->mutex);
     }
-
-    /* a client may have called a new family meanwhile: room for that */
-    size += size / 4 + 4096;
 
     nb = ngx_create_temp_buf(r->pool, size);
-    if (nb == NULL) {
-        return NULL;
-    }
 
-    p = ngx_cpymem(nb->last, b->pos, len);
-
-    if (!prometheus) {
-        p = ngx_cpymem(p, ",\"policy\":{", sizeof(",\"policy\":{") - 1);
-    }
-
-    for (i = 0; i < pmcf->zones.nelts; i++) {
-        ngx_shmtx_lock(&zones[i]->shpool->mutex);
-
-        if ((size_t) (nb->end - p)
-            < ngx_http_qcc_policy_status_size_locked(pmcf, zones[i],
-                                                     prometheus) + 16)
-        {
-            ngx_shmtx_unlock(&zones[i]->shpool->mutex);
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "qcc: policy status of zone \"%V\" left out: "
-                          "it grew while written", &zones[i]->name);
-            continue;
-        }
+    if (nb) {
+        p = ngx_cpymem(nb->last, b->pos, len);
 
         if (prometheus) {
-            p = ngx_http_qcc_policy_status_prom_locked(p, pmcf, zones[i]);
+            for (m = 0; ngx_http_qcc_policy_metrics[m][0]; m++) {
+                p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n",
+                                ngx_http_qcc_policy_metrics[m][0],
+                                ngx_http_qcc_policy_metrics[m][2],
+                                ngx_http_qcc_policy_metrics[m][0],
+                                ngx_http_qcc_policy_metrics[m][1]);
 
-        } else {
-            if (i) {
-                *p++ = ',';
+                for (i = 0; i < n; i++) {
+                    p = ngx_http_qcc_policy_status_prom_locked(p, pmcf,
+                                                               zones[i], m);
+                }
             }
 
-            p = ngx_http_qcc_policy_status_json_locked(p, pmcf, zones[i]);
+        } else {
+            p = ngx_cpymem(p, ",\"policy\":{", sizeof(",\"policy\":{") - 1);
+
+            for (i = 0; i < n; i++) {
+                if (i) {
+                    *p++ = ',';
+                }
+
+                p = ngx_http_qcc_policy_status_json_locked(p, pmcf, zones[i]);
+            }
+
+            p = ngx_cpymem(p, "}}\n", 3);
         }
 
-        ngx_shmtx_unlock(&zones[i]->shpool->mutex);
+        nb->last = p;
     }
 
-    if (!prometheus) {
-        p = ngx_cpymem(p, "}}\n", 3);
+    while (n--) {
+        ngx_shmtx_unlock(&zones[n]->shpool->mutex);
     }
-
-    nb->last = p;
 
     return nb;
 }
@@ -1078,36 +1109,32 @@ ngx_http_qcc_policy_status_json_locked(u_char *p,
 }
 
 
+/* the samples of metric m of one zone */
+
 static u_char *
 ngx_http_qcc_policy_status_prom_locked(u_char *p,
-    ngx_http_qcc_policy_main_conf_t *pmcf, ngx_http_qcc_policy_zone_t *zone)
+    ngx_http_qcc_policy_main_conf_t *pmcf, ngx_http_qcc_policy_zone_t *zone,
+    ngx_uint_t m)
 {
+    char                          *name;
     time_t                         now;
     int64_t                        day;
-    ngx_uint_t                     i, f, k, m, used;
+    uint64_t                       n;
+    ngx_uint_t                     i, f, k, used;
     ngx_http_qcc_policy_sh_t      *sh;
     ngx_http_qcc_policy_node_t    *node;
     ngx_http_qcc_policy_usage_t   *u;
     ngx_http_qcc_policy_client_t  *c;
 
-    static char  *family_metrics[][2] = {
-        { "qcc_policy_calls_total",
-          "Calls answered by QCC, by policy zone, client and API family." },
-        { "qcc_policy_cached_total",
-          "Calls answered from the cache, not charged." },
-        { "qcc_policy_denied_total",
-          "Calls refused with 403: the family is not allowed." },
-    };
-
+    name = ngx_http_qcc_policy_metrics[m][0];
     sh = zone->sh;
     now = ngx_time();
     day = qcc_policy_period_index(now, zone->period);
     c = zone->clients.elts;
 
-    for (m = 0; m < 3; m++) {
-        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s counter\n",
-                        family_metrics[m][0], family_metrics[m][1],
-                        family_metrics[m][0]);
+    switch (m) {
+
+    case 0: case 1: case 2:   /* calls, cached, denied */
 
         for (i = 0; i < zone->clients.nelts; i++) {
             for (f = 0; f < pmcf->nfamilies; f++) {
@@ -1117,112 +1144,90 @@ ngx_http_qcc_policy_status_prom_locked(u_char *p,
                     continue;
                 }
 
+                n = (m == 0) ? u->calls : (m == 1) ? u->cached : u->denied;
+
                 p = ngx_sprintf(p, "%s{zone=\"%V\",client=\"%V\","
-                                "family=\"%s\"} %uL\n",
-                                family_metrics[m][0], &zone->name,
-                                &c[i].name, pmcf->families[f].data,
-                                m == 0 ? u->calls
-                                       : m == 1 ? u->cached : u->denied);
+                                "family=\"%s\"} %uL\n", name, &zone->name,
+                                &c[i].name, pmcf->families[f].data, n);
             }
         }
-    }
 
-    p = ngx_sprintf(p, "# HELP qcc_policy_status_total QCC business status "
-                    "of the answers, by policy zone, client and API family "
-                    "(none: no status found).\n"
-                    "# TYPE qcc_policy_status_total counter\n");
+        break;
 
-    for (i = 0; i < zone->clients.nelts; i++) {
-        for (f = 0; f < pmcf->nfamilies; f++) {
-            u = &c[i].node->usage[zone->slot[f]];
+    case 3:   /* business status */
 
-            for (k = 0; k < QCC_POLICY_CODES; k++) {
-                if (u->codes[k] == 0) {
-                    continue;
+        for (i = 0; i < zone->clients.nelts; i++) {
+            for (f = 0; f < pmcf->nfamilies; f++) {
+                u = &c[i].node->usage[zone->slot[f]];
+
+                for (k = 0; k < QCC_POLICY_CODES; k++) {
+                    if (u->codes[k] == 0) {
+                        continue;
+                    }
+
+                    p = ngx_sprintf(p, "%s{zone=\"%V\",client=\"%V\","
+                                    "family=\"%s\",code=\"", name,
+                                    &zone->name, &c[i].name,
+                                    pmcf->families[f].data);
+                    p = ngx_http_qcc_policy_code(p, k);
+                    p = ngx_sprintf(p, "\"} %uD\n", u->codes[k]);
                 }
-
-                p = ngx_sprintf(p, "qcc_policy_status_total{zone=\"%V\","
-                                "client=\"%V\",family=\"%s\",code=\"",
-                                &zone->name, &c[i].name,
-                                pmcf->families[f].data);
-                p = ngx_http_qcc_policy_code(p, k);
-                p = ngx_sprintf(p, "\"} %uD\n", u->codes[k]);
             }
         }
-    }
 
-    p = ngx_sprintf(p, "# HELP qcc_policy_limited_total Calls refused with "
-                    "429: a budget was used up.\n"
-                    "# TYPE qcc_policy_limited_total counter\n");
+        break;
 
-    for (i = 0; i < zone->clients.nelts; i++) {
-        p = ngx_sprintf(p, "qcc_policy_limited_total{zone=\"%V\","
-                        "client=\"%V\"} %uL\n", &zone->name, &c[i].name,
-                        c[i].node->limited);
-    }
+    case 4: case 5: case 6: case 7:   /* limited, used, budget, left */
 
-    p = ngx_sprintf(p, "# HELP qcc_policy_used Calls charged in the current "
-                    "QCC day (in flight included).\n"
-                    "# TYPE qcc_policy_used gauge\n");
+        for (i = 0; i < zone->clients.nelts; i++) {
+            node = c[i].node;
+            used = (node->day == day) ? node->used : 0;
 
-    for (i = 0; i < zone->clients.nelts; i++) {
-        node = c[i].node;
-        p = ngx_sprintf(p, "qcc_policy_used{zone=\"%V\",client=\"%V\"} %ui\n",
-                        &zone->name, &c[i].name,
-                        node->day == day ? node->used : 0);
-    }
+            if (m == 4) {
+                n = node->limited;
 
-    p = ngx_sprintf(p, "# HELP qcc_policy_budget_left Calls left in the "
-                    "current QCC day, for clients with a budget.\n"
-                    "# TYPE qcc_policy_budget_left gauge\n");
+            } else if (m == 5) {
+                n = used;
 
-    for (i = 0; i < zone->clients.nelts; i++) {
-        if (c[i].budget == NGX_HTTP_QCC_POLICY_NO_BUDGET) {
-            continue;
+            } else if (c[i].budget == NGX_HTTP_QCC_POLICY_NO_BUDGET) {
+                continue;
+
+            } else if (m == 6) {
+                n = c[i].budget;
+
+            } else {
+                n = (used < c[i].budget) ? c[i].budget - used : 0;
+            }
+
+            p = ngx_sprintf(p, "%s{zone=\"%V\",client=\"%V\"} %uL\n", name,
+                            &zone->name, &c[i].name, n);
         }
 
-        node = c[i].node;
-        used = (node->day == day) ? node->used : 0;
+        break;
 
-        p = ngx_sprintf(p, "qcc_policy_budget_left{zone=\"%V\",client=\"%V\"}"
-                        " %ui\n", &zone->name, &c[i].name,
-                        used < c[i].budget ? c[i].budget - used : 0);
-    }
+    case 8: case 9:   /* the account: used, left */
 
-    p = ngx_sprintf(p, "# HELP qcc_policy_budget Daily call budget, "
-                    "by policy zone and client.\n"
-                    "# TYPE qcc_policy_budget gauge\n");
+        used = (sh->day == day) ? sh->used : 0;
 
-    for (i = 0; i < zone->clients.nelts; i++) {
-        if (c[i].budget != NGX_HTTP_QCC_POLICY_NO_BUDGET) {
-            p = ngx_sprintf(p, "qcc_policy_budget{zone=\"%V\",client=\"%V\"} "
-                            "%ui\n", &zone->name, &c[i].name, c[i].budget);
+        if (m == 8) {
+            n = used;
+
+        } else if (zone->budget == NGX_HTTP_QCC_POLICY_NO_BUDGET) {
+            break;
+
+        } else {
+            n = (used < zone->budget) ? zone->budget - used : 0;
         }
+
+        p = ngx_sprintf(p, "%s{zone=\"%V\"} %uL\n", name, &zone->name, n);
+        break;
+
+    default:   /* the reset */
+
+        p = ngx_sprintf(p, "%s{zone=\"%V\"} %L\n", name, &zone->name,
+                        (int64_t) qcc_policy_period_end(now, zone->period));
+        break;
     }
-
-    used = (sh->day == day) ? sh->used : 0;
-
-    p = ngx_sprintf(p, "# HELP qcc_policy_account_used Calls charged to the "
-                    "zone (the account) in the current QCC day.\n"
-                    "# TYPE qcc_policy_account_used gauge\n"
-                    "qcc_policy_account_used{zone=\"%V\"} %ui\n",
-                    &zone->name, used);
-
-    if (zone->budget != NGX_HTTP_QCC_POLICY_NO_BUDGET) {
-        p = ngx_sprintf(p, "# HELP qcc_policy_account_budget_left Calls left "
-                        "to the account in the current QCC day.\n"
-                        "# TYPE qcc_policy_account_budget_left gauge\n"
-                        "qcc_policy_account_budget_left{zone=\"%V\"} %ui\n",
-                        &zone->name,
-                        used < zone->budget ? zone->budget - used : 0);
-    }
-
-    p = ngx_sprintf(p, "# HELP qcc_policy_reset_timestamp_seconds When the "
-                    "current QCC day ends and budgets reset.\n"
-                    "# TYPE qcc_policy_reset_timestamp_seconds gauge\n"
-                    "qcc_policy_reset_timestamp_seconds{zone=\"%V\"} %L\n",
-                    &zone->name,
-                    (int64_t) qcc_policy_period_end(now, zone->period));
 
     return p;
 }

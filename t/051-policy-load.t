@@ -193,6 +193,26 @@ is($s->{bank}{clients}{batch}{budget}, 155, 'status: the new budget');
 is($s->{bank}{clients}{late}{used}, 0, 'status: the new client');
 is($s->{bank}{clients}{app1}{used}, 1, 'status: app1 kept through both');
 
+# two zones in one Prometheus answer: each metric typed once
+my $p = $t->get('/status?format=prometheus')->{body};
+my %types;
+$types{$_}++ for $p =~ /^# TYPE (\S+)/mg;
+ok(keys %types >= 10 && !(grep { $_ != 1 } values %types),
+   'prometheus: each metric typed once over two zones');
+like($p, qr/^qcc_policy_account_used\{zone="acct"\} 35$/m,
+     'prometheus: account used');
+like($p, qr/^qcc_policy_account_budget_left\{zone="acct"\} 0$/m,
+     'prometheus: account left');
+like($p, qr/^qcc_policy_used\{zone="bank",client="batch"\} 155$/m,
+     'prometheus: the other zone');
+my ($seen, $bad) = (0, 0);
+for my $l (split /\n/, $p) {
+    next if $l =~ /^#/ || $l !~ /^qcc_policy/;
+    $seen++;
+    $bad++ unless $l =~ /^[a-z_]+\{(?:[a-z]+="[^"\\]*",?)+\} -?\d+$/;
+}
+ok($seen > 20 && !$bad, "prometheus: $seen well-formed samples");
+
 $t->stop;
 $t->check_error_log;
 
