@@ -23,6 +23,7 @@
 #include "qcc_unpack.h"
 
 #include <cjson/cJSON.h>
+#include <sys/un.h>
 
 
 #define NGX_HTTP_QCC_TICK           1000
@@ -103,6 +104,9 @@ typedef struct {
 } ngx_http_qcc_due_t;
 
 
+static void ngx_http_qcc_fetch_stale_socket(ngx_conf_t *cf, ngx_url_t *u);
+static void ngx_http_qcc_fetch_clean_temp(ngx_cycle_t *cycle,
+    ngx_str_t *temp);
 static ngx_int_t ngx_http_qcc_fetch_handler(ngx_http_request_t *r);
 static void ngx_http_qcc_fetch_resume(ngx_http_request_t *r);
 static void ngx_http_qcc_fetch_run(ngx_http_request_t *r,
@@ -260,6 +264,8 @@ ngx_http_qcc_fetch_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_http_qcc_fetch_stale_socket(cf, &fcf->driver);
+
     fcf->concurrency = 4;
     fcf->lease = 300;
     fcf->timeout = 600000;
@@ -365,6 +371,44 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\"", &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * A server killed with SIGKILL leaves its unix socket behind, and the
+ * next start cannot bind it.  A socket file nobody answers on is stale.
+ */
+
+static void
+ngx_http_qcc_fetch_stale_socket(ngx_conf_t *cf, ngx_url_t *u)
+{
+#if (NGX_HAVE_UNIX_DOMAIN)
+    int                  fd, rc;
+    struct sockaddr_un  *sun;
+
+    if (ngx_test_config || u->family != AF_UNIX) {
+        return;
+    }
+
+    sun = (struct sockaddr_un *) u->addrs[0].sockaddr;
+
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd == -1) {
+        return;
+    }
+
+    rc = connect(fd, (struct sockaddr *) sun, u->addrs[0].socklen);
+
+    if (rc == -1 && ngx_socket_errno == NGX_ECONNREFUSED) {
+        if (unlink(sun->sun_path) == 0) {
+            ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                               "qcc: removed the stale socket \"%s\"",
+                               sun->sun_path);
+        }
+    }
+
+    close(fd);
+#endif
 }
 
 
@@ -519,6 +563,45 @@ ngx_http_qcc_fetch_filter_init(ngx_conf_t *cf)
 
 /* the directories the workers write: created by the master for them */
 
+static void
+ngx_http_qcc_fetch_clean_temp(ngx_cycle_t *cycle, ngx_str_t *temp)
+{
+    u_char     path[NGX_MAX_PATH];
+    ngx_dir_t  dir;
+    ngx_str_t  name;
+
+    if (temp->len + 2 > NGX_MAX_PATH) {
+        return;
+    }
+
+    ngx_sprintf(path, "%V%Z", temp);
+
+    if (ngx_open_dir(temp, &dir) == NGX_ERROR) {
+        return;
+    }
+
+    while (ngx_read_dir(&dir) == NGX_OK) {
+        name.data = ngx_de_name(&dir);
+        name.len = ngx_de_namelen(&dir);
+
+        if (name.data[0] == '.'
+            || temp->len + name.len + 2 > NGX_MAX_PATH)
+        {
+            continue;
+        }
+
+        ngx_sprintf(path, "%V/%V%Z", temp, &name);
+
+        if (ngx_delete_file(path) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
+                          "qcc: cannot remove \"%s\"", path);
+        }
+    }
+
+    (void) ngx_close_dir(&dir);
+}
+
+
 ngx_int_t
 ngx_http_qcc_fetch_init_module(ngx_cycle_t *cycle)
 {
@@ -537,6 +620,14 @@ ngx_http_qcc_fetch_init_module(ngx_cycle_t *cycle)
 
     fcf = qmcf->fetch;
     ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    /*
+     * What a killed server left in the temp directory is removed at the
+     * first start; on a reload the old workers may still be writing there.
+     */
+    if (ngx_is_init_cycle((ngx_cycle_t *) ngx_cycle)) {
+        ngx_http_qcc_fetch_clean_temp(cycle, &fcf->temp);
+    }
 
     dirs[0] = fcf->temp;
     dirs[1] = fcf->spool;

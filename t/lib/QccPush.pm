@@ -66,6 +66,7 @@ server {
 
     location = /deliver {
         internal;
+        client_max_body_size 0;
         proxy_pass http://127.0.0.1:%%MOCK%%/app/push;
     }
 $extra
