@@ -817,8 +817,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                            "mark", (unsigned long long) qcc_pj_off(p));
             }
 
-            state = (state == QCC_PJ_BOM1) ? QCC_PJ_BOM2
-                                                     : QCC_PJ_VALUE;
+            state = (state == QCC_PJ_BOM1) ? QCC_PJ_BOM2 : QCC_PJ_VALUE;
             p++;
             break;
 

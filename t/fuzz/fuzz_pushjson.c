@@ -1,7 +1,11 @@
 /*
  * libFuzzer target of the streaming push-file validator.
  *
- * Input: two bytes of split seed, then the document.  Checks:
+ * Input: two bytes of split seed, then the document; if the seed's top
+ * bit is set, the rest is the body of the result array instead, wrapped
+ * as {"pushDate":..,"result":[BODY],"totalSize":N} with N the number of
+ * elements cJSON finds in [BODY], so that mutations stay valid pushes
+ * often enough for the accepting side of the differential.  Checks:
  *   (a) the verdict (code, offset, reason, counts, ids) is the same fed
  *       whole and fed in random splits (empty chunks included), with cJSON
  *       and with the native id check (QCC_PUSHJSON_NO_CJSON), and a
@@ -697,21 +701,72 @@ differential(const uint8_t *doc, size_t len, const verdict_t *ours)
 }
 
 
+/* {"pushDate":"2021-03-16 18:52:26","result":[BODY],"totalSize":N} */
+static uint8_t *
+wrap(const uint8_t *body, size_t n, size_t *len)
+{
+    int       k;
+    char     *arr;
+    cJSON    *a;
+    uint8_t  *doc;
+
+    static const char  head[] = "{\"pushDate\":\"2021-03-16 18:52:26\","
+                                "\"result\":[";
+
+    arr = malloc(n + 3);
+    doc = malloc(sizeof(head) + n + 64);
+    if (arr == NULL || doc == NULL) {
+        free(arr);
+        free(doc);
+        return NULL;
+    }
+
+    arr[0] = '[';
+    memcpy(arr + 1, body, n);
+    arr[n + 1] = ']';
+    arr[n + 2] = '\0';
+
+    a = cJSON_ParseWithLength(arr, n + 2);
+    k = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
+    cJSON_Delete(a);
+    free(arr);
+
+    memcpy(doc, head, sizeof(head) - 1);
+    memcpy(doc + sizeof(head) - 1, body, n);
+    *len = sizeof(head) - 1 + n;
+    *len += (size_t) snprintf((char *) doc + *len, 64,
+                              "],\"totalSize\":%d}\n", k);
+
+    return doc;
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t     cap, len;
-    uint32_t   seed;
-    verdict_t  whole, split, small, native;
+    size_t          cap, len;
+    uint8_t        *wrapped;
+    uint32_t        seed;
+    verdict_t       whole, split, small, native;
     const uint8_t  *doc;
 
     if (size < 2) {
         return 0;
     }
 
-    seed = (uint32_t) data[0] << 8 | data[1];
+    seed = (uint32_t) (data[0] & 0x7f) << 8 | data[1];
     doc = data + 2;
     len = size - 2;
+    wrapped = NULL;
+
+    if (data[0] & 0x80) {
+        wrapped = wrap(data + 2, size - 2, &len);
+        if (wrapped == NULL) {
+            return 0;
+        }
+
+        doc = wrapped;
+    }
 
     validate(doc, len, 0, 0, 0, &whole);
 
@@ -732,8 +787,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* a small cap: identical unless a record outgrew it */
     cap = 8 + seed % 128;
-    validate(doc, len, cap, seed * 7 + 1, (seed & 2) ? QCC_PUSHJSON_NO_CJSON : 0,
-             &small);
+    validate(doc, len, cap, seed * 7 + 1,
+             (seed & 2) ? QCC_PUSHJSON_NO_CJSON : 0, &small);
 
     if (small.rc == QCC_PUSHJSON_ERR_RECORD_SIZE) {
         if (whole.rc == QCC_PUSHJSON_OK && whole.record_peak <= cap) {
@@ -753,6 +808,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     differential(doc, len, &whole);
+
+    free(wrapped);
 
     return 0;
 }
