@@ -30,6 +30,8 @@
 #define NGX_HTTP_QCC_GUARD_GRACE       1000     /* ms before a late waiter
                                                    is purged by others */
 #define NGX_HTTP_QCC_GUARD_KEY_MAX     256
+#define NGX_HTTP_QCC_GUARD_REWRITE_MAX (1024 * 1024)  /* larger answers
+                                                         pass unchanged */
 
 /* the states of a request's claim in the zone */
 #define NGX_HTTP_QCC_GUARD_NONE        0
@@ -96,6 +98,9 @@ typedef struct {
     ngx_flag_t                     limit_set;   /* qcc_batch_limit seen */
 
     ngx_flag_t                     files;
+
+    ngx_str_t                      rewrite;     /* prefix; empty: off */
+    ngx_flag_t                     rewrite_set;
 } ngx_http_qcc_guard_loc_conf_t;
 
 
@@ -110,7 +115,11 @@ typedef struct {
     ngx_msec_t                     deadline;
     ngx_uint_t                     state;
     ngx_str_t                      files_url;
+    u_char                        *acc;         /* the JSON answer so far */
+    size_t                         acc_len;
+    size_t                         acc_size;
     unsigned                       body_read:1;
+    unsigned                       rewrite:1;
 } ngx_http_qcc_guard_ctx_t;
 
 
@@ -153,8 +162,19 @@ static char *ngx_http_qcc_guard_files_conf(ngx_conf_t *cf,
 static void *ngx_http_qcc_guard_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_qcc_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static char *ngx_http_qcc_guard_rewrite_conf(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_qcc_guard_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_qcc_guard_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_qcc_guard_rewrite_send(ngx_http_request_t *r,
+    ngx_http_qcc_guard_ctx_t *ctx, ngx_uint_t last);
 static ngx_int_t ngx_http_qcc_guard_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_qcc_guard_postconfiguration(ngx_conf_t *cf);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 static ngx_conf_num_bounds_t  ngx_http_qcc_guard_positive = {
@@ -209,6 +229,13 @@ static ngx_command_t  ngx_http_qcc_guard_commands[] = {
     { ngx_string("qcc_files"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_qcc_guard_files_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qcc_files_rewrite"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_qcc_guard_rewrite_conf,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -1145,6 +1172,220 @@ ngx_http_qcc_guard_get_ctx(ngx_http_request_t *r, ngx_uint_t create)
 }
 
 
+/* --- link rewriting in JSON answers ---------------------------------------- */
+
+static ngx_int_t
+ngx_http_qcc_guard_header_filter(ngx_http_request_t *r)
+{
+    ngx_str_t                      *ct;
+    ngx_http_qcc_guard_ctx_t       *ctx;
+    ngx_http_qcc_guard_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_qcc_guard_module);
+
+    if (glcf->rewrite.len == 0
+        || r != r->main
+        || r->header_only
+        || r->headers_out.status != NGX_HTTP_OK
+        || (r->headers_out.content_encoding
+            && r->headers_out.content_encoding->value.len))
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ct = &r->headers_out.content_type;
+
+    if (!((ct->len >= sizeof("application/json") - 1
+           && ngx_strncasecmp(ct->data, (u_char *) "application/json",
+                              sizeof("application/json") - 1) == 0)
+          || (ct->len >= sizeof("text/json") - 1
+              && ngx_strncasecmp(ct->data, (u_char *) "text/json",
+                                 sizeof("text/json") - 1) == 0)))
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_qcc_guard_get_ctx(r, 1);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->rewrite = 1;
+
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_weak_etag(r);
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * The answer is gathered whole (QCC's JSON answers are small), then the
+ * links are rewritten and it is sent as one buffer.  One larger than
+ * NGX_HTTP_QCC_GUARD_REWRITE_MAX goes on unchanged.
+ */
+
+static ngx_int_t
+ngx_http_qcc_guard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    u_char                    *p;
+    off_t                      size;
+    size_t                     need;
+    ssize_t                    n;
+    ngx_buf_t                 *b;
+    ngx_uint_t                 last;
+    ngx_chain_t               *cl;
+    ngx_http_qcc_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_qcc_guard_module);
+
+    if (ctx == NULL || !ctx->rewrite || in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+        size = ngx_buf_size(b);
+
+        if (ctx->acc_len + size > NGX_HTTP_QCC_GUARD_REWRITE_MAX) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "qcc: JSON answer larger than %uz bytes, links "
+                          "not rewritten", (size_t)
+                          NGX_HTTP_QCC_GUARD_REWRITE_MAX);
+
+            /* what was gathered, then this chain as it is */
+            ctx->rewrite = 0;
+
+            if (ctx->acc_len
+                && ngx_http_qcc_guard_rewrite_send(r, ctx, 0) == NGX_ERROR)
+            {
+                return NGX_ERROR;
+            }
+
+            return ngx_http_next_body_filter(r, cl);
+        }
+
+        need = ctx->acc_len + (size_t) size;
+
+        if (need > ctx->acc_size) {
+            ctx->acc_size = ngx_max(need, 2 * ctx->acc_size);
+            ctx->acc_size = ngx_max(ctx->acc_size, 4096);
+
+            p = ngx_pnalloc(r->pool, ctx->acc_size);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (ctx->acc_len) {
+                ngx_memcpy(p, ctx->acc, ctx->acc_len);
+            }
+
+            ctx->acc = p;
+        }
+
+        if (ngx_buf_in_memory(b)) {
+            ngx_memcpy(ctx->acc + ctx->acc_len, b->pos, size);
+            b->pos = b->last;
+
+        } else if (b->in_file) {
+            n = ngx_read_file(b->file, ctx->acc + ctx->acc_len, size,
+                              b->file_pos);
+            if (n != size) {
+                return NGX_ERROR;
+            }
+
+            b->file_pos = b->file_last;
+        }
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
+
+        ctx->acc_len += size;
+
+        if (b->last_buf) {
+            last = 1;
+        }
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    return ngx_http_qcc_guard_rewrite_send(r, ctx, 1);
+}
+
+
+/* Sends what was gathered, rewritten when ctx->rewrite is still on. */
+
+static ngx_int_t
+ngx_http_qcc_guard_rewrite_send(ngx_http_request_t *r,
+    ngx_http_qcc_guard_ctx_t *ctx, ngx_uint_t last)
+{
+    u_char                   *out;
+    size_t                    len, links;
+    ngx_buf_t                *b;
+    ngx_chain_t               cl;
+    ngx_http_qcc_loc_conf_t  *qlcf;
+    ngx_http_qcc_guard_loc_conf_t  *glcf;
+
+    out = ctx->acc;
+    len = ctx->acc_len;
+    links = 0;
+
+    if (ctx->rewrite && len) {
+        qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qcc_module);
+        glcf = ngx_http_get_module_loc_conf(r, ngx_http_qcc_guard_module);
+
+        len = qcc_guard_rewrite_links(ctx->acc, ctx->acc_len,
+                                      qlcf->download_hosts->elts,
+                                      qlcf->download_hosts->nelts,
+                                      glcf->rewrite.data, glcf->rewrite.len,
+                                      NULL, &links);
+
+        if (links) {
+            out = ngx_pnalloc(r->pool, len);
+            if (out == NULL) {
+                return NGX_ERROR;
+            }
+
+            (void) qcc_guard_rewrite_links(ctx->acc, ctx->acc_len,
+                                           qlcf->download_hosts->elts,
+                                           qlcf->download_hosts->nelts,
+                                           glcf->rewrite.data,
+                                           glcf->rewrite.len, out, NULL);
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "qcc guard: %uz links rewritten", links);
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (len) {
+        b->pos = out;
+        b->last = out + len;
+        b->memory = 1;
+    }
+
+    b->last_buf = last;
+    b->flush = !last;
+
+    ctx->acc_len = 0;
+
+    cl.buf = b;
+    cl.next = NULL;
+
+    return ngx_http_next_body_filter(r, &cl);
+}
+
+
 /* --- configuration ---------------------------------------------------------- */
 
 static ngx_int_t
@@ -1401,6 +1642,44 @@ ngx_http_qcc_guard_files_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* qcc_files_rewrite PREFIX | off; */
+
+static char *
+ngx_http_qcc_guard_rewrite_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_qcc_guard_loc_conf_t *glcf = conf;
+
+    ngx_str_t  *value;
+
+    if (glcf->rewrite_set) {
+        return "is duplicate";
+    }
+
+    glcf->rewrite_set = 1;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (!qcc_guard_prefix_valid(value[1].data, value[1].len)
+        || value[1].data[value[1].len - 1] != '/')
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid prefix \"%V\": it must end with \"/\" "
+                           "and hold no quote, backslash or control "
+                           "character", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    glcf->rewrite = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
 static void *
 ngx_http_qcc_guard_create_loc_conf(ngx_conf_t *cf)
 {
@@ -1458,6 +1737,10 @@ ngx_http_qcc_guard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->wait == 0) {
         conf->queue = 0;
+    }
+
+    if (!conf->rewrite_set) {
+        conf->rewrite = prev->rewrite;
     }
 
     /* the files route is of its location only */
@@ -1519,6 +1802,17 @@ ngx_http_qcc_guard_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_qcc_guard_handler;
+
+    /*
+     * The link rewriting filter: added after nginx's own filters, so it
+     * sees the answer before gzip and chunked encoding do.
+     */
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_qcc_guard_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_qcc_guard_body_filter;
 
     return NGX_OK;
 }

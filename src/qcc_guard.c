@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "qcc_guard.h"
+#include "qcc_callback.h"
 
 
 typedef struct {
@@ -611,4 +612,155 @@ qcc_guard_files_strerror(int rc)
     }
 
     return qcc_guard_files_errors[rc];
+}
+
+
+/*
+ * The link at in[i] (just after a '"'): its scheme length (4 or 5), the
+ * length of "://" or ":\/\/" after it, and its host's end; 0 if none.
+ */
+static size_t
+qcc_guard_link_at(const unsigned char *in, size_t len, size_t i,
+    size_t *scheme_len, size_t *sep_len)
+{
+    size_t  k, n;
+
+    n = 0;
+
+    if (len - i >= 4 && strncasecmp((const char *) in + i, "http", 4) == 0) {
+        n = 4;
+
+        if (len - i > 4 && (in[i + 4] | 0x20) == 's') {
+            n = 5;
+        }
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    k = i + n;
+
+    if (len - k >= 3 && memcmp(in + k, "://", 3) == 0) {
+        *sep_len = 3;
+
+    } else if (len - k >= 5 && memcmp(in + k, ":\\/\\/", 5) == 0) {
+        *sep_len = 5;
+
+    } else {
+        return 0;
+    }
+
+    *scheme_len = n;
+    k += *sep_len;
+
+    while (k < len && in[k] != '/' && in[k] != '\\' && in[k] != '"'
+           && in[k] != '?' && in[k] != '#')
+    {
+        k++;
+    }
+
+    return k;
+}
+
+
+size_t
+qcc_guard_rewrite_links(const unsigned char *in, size_t len,
+    const void *hosts, size_t nhosts, const unsigned char *prefix,
+    size_t prefix_len, unsigned char *out, size_t *count)
+{
+    size_t          i, n, host, end, scheme_len, sep_len, links;
+    qcc_url_t       u;
+    unsigned char   url[8 + 256];
+
+    n = 0;
+    links = 0;
+    i = 0;
+
+    while (i < len) {
+
+        if (in[i] != '"' || i + 1 >= len) {
+            if (out) {
+                out[n] = in[i];
+            }
+
+            n++;
+            i++;
+            continue;
+        }
+
+        /* a string starts (or ends: then no link follows) */
+
+        if (out) {
+            out[n] = '"';
+        }
+
+        n++;
+        i++;
+
+        if (i >= 2 && in[i - 2] == '\\') {
+            /* an escaped quote inside a string: text, not a link */
+            continue;
+        }
+
+        end = qcc_guard_link_at(in, len, i, &scheme_len, &sep_len);
+
+        if (end == 0) {
+            continue;
+        }
+
+        host = i + scheme_len + sep_len;
+
+        if (end - host == 0 || end - host > 255) {
+            continue;
+        }
+
+        /* "scheme://host" through the strict parser and the allow-list */
+
+        memcpy(url, scheme_len == 5 ? "https://" : "http://", scheme_len + 3);
+        memcpy(url + scheme_len + 3, in + host, end - host);
+
+        if (qcc_url_parse(url, scheme_len + 3 + end - host, &u) != QCC_URL_OK
+            || qcc_url_host_match(&u, hosts, nhosts) != QCC_URL_OK)
+        {
+            continue;
+        }
+
+        if (out) {
+            memcpy(out + n, prefix, prefix_len);
+            memcpy(out + n + prefix_len, scheme_len == 5 ? "https/" : "http/",
+                   scheme_len + 1);
+            memcpy(out + n + prefix_len + scheme_len + 1, in + host,
+                   end - host);
+        }
+
+        n += prefix_len + scheme_len + 1 + end - host;
+        i = end;
+        links++;
+    }
+
+    if (count) {
+        *count = links;
+    }
+
+    return n;
+}
+
+
+int
+qcc_guard_prefix_valid(const unsigned char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\' || p[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
 }

@@ -118,4 +118,24 @@ int qcc_guard_files_url(const unsigned char *in, size_t len,
 /* A short English text of a qcc_guard_files_rc_e, JSON-safe. */
 const char *qcc_guard_files_strerror(int rc);
 
+
+/*
+ * Link rewriting of a JSON answer: every string value that starts with
+ * an absolute http or https link (also with escaped slashes, "http:\/\/")
+ * whose host is in the allow-list becomes prefix + "<scheme>/<host>" +
+ * the rest of the link, unchanged, so that apps follow links through the
+ * gateway's files route.  Nothing else changes.  prefix must be
+ * JSON-safe (no '"', '\' or control characters).
+ *
+ * With out NULL, returns the length of the result; else writes it to
+ * out (that many bytes) and returns it.  *count (if not NULL) receives
+ * the number of links rewritten.
+ */
+size_t qcc_guard_rewrite_links(const unsigned char *in, size_t len,
+    const void *hosts, size_t nhosts, const unsigned char *prefix,
+    size_t prefix_len, unsigned char *out, size_t *count);
+
+/* Whether a rewrite prefix is JSON-safe and non-empty. */
+int qcc_guard_prefix_valid(const unsigned char *p, size_t len);
+
 #endif /* QCC_GUARD_H */

@@ -17,6 +17,8 @@ use QccTest;
 use QccMock;
 use Time::HiRes qw(time sleep);
 use IO::Socket::INET;
+use Digest::SHA;
+use JSON::PP;
 
 my $t = QccTest->new;
 my $m = QccMock->new(report_pending_polls => 1);
@@ -42,6 +44,25 @@ server {
             proxy_pass $qcc_files_url;
             proxy_buffering off;
         }
+    }
+
+    location /rw/ {
+        # answers with links rewritten to the files route
+        qcc_sign on;
+        qcc_download_hosts 127.0.0.1:%%MOCK%%;
+        qcc_files_rewrite /qcc/files/;
+        proxy_pass http://127.0.0.1:%%MOCK%%/;
+    }
+
+    location /rwabs/ {
+        qcc_sign on;
+        qcc_download_hosts 127.0.0.1:%%MOCK%%;
+        qcc_files_rewrite http://gateway.internal:8080/qcc/files/;
+        proxy_pass http://127.0.0.1:%%MOCK%%/;
+        proxy_buffer_size 1k;
+        proxy_buffers 4 1k;
+        proxy_busy_buffers_size 1k;
+        proxy_max_temp_file_size 1m;
     }
 }
 EOC
@@ -207,6 +228,78 @@ ok(defined $want && $resp->{body} eq $want, 'streamed: byte-identical');
 ok(defined $first && $first < $total / 2,
    sprintf('streamed: 20 kB after %.2fs of %.2fs', $first // -1, $total));
 
+# --- optional link rewriting (qcc_files_rewrite) ----------------------------
+
+$r = $t->get("/rw/api/radar_ext/getReportInfo?orderNo=$order");
+my ($rw) = $r->{body} =~ /"reportUrl":\s*"([^"]+)"/;
+like($rw // '', qr{^\Q/qcc/files/http/$host$path?\EExpires=\d+&OSSAccessKeyId=mock&Signature=},
+     'rewriting: reportUrl points at the files route');
+$r = $t->get($rw // '/none');
+ok(defined $want && $r->{body} eq $want, 'rewriting: the link works as is');
+(my $plain = $m->api(GET => "/api/radar_ext/getReportInfo?orderNo=$order")
+    ->{content}) =~ s{"http://127\.0\.0\.1:\d+/}{"/qcc/files/http/$host/}g;
+$r = $t->get("/rw/api/radar_ext/getReportInfo?orderNo=$order");
+($plain) =~ s/Expires=\d+/Expires=E/g;
+(my $rwbody = $r->{body}) =~ s/Expires=\d+/Expires=E/g;
+$rwbody =~ s/Signature=[^"]+/Signature=S/g;
+$plain =~ s/Signature=[^"]+/Signature=S/g;
+is($rwbody, $plain, 'rewriting: nothing else in the answer changes');
+ok(!exists $r->{headers}{'content-length'} || $r->{headers}{'content-length'}
+   == length $r->{body}, 'rewriting: no stale Content-Length');
+
+my $o = $m->order(feed => 'dd_risk_mnr');
+$r = $t->get("/rw/api/dd_risk_mnr/getDdRiskDownloadUrl?orderNo=$o->{orderNo}");
+my ($dl) = $r->{body} =~ /"downloadUrl":\s*"([^"]+)"/;
+like($dl // '', qr{^/qcc/files/http/\Q$host\E/files/DdMonitor/},
+     'rewriting: the push downloadUrl too');
+$r = $t->get($dl // '/none');
+is(Digest::SHA::sha256_hex($r->{body}), $o->{zip_sha256},
+   'rewriting: the push ZIP arrives byte-identical');
+
+$r = $t->get("/rwabs/api/radar_ext/getReportInfo?orderNo=$order");
+like($r->{body}, qr{"reportUrl":\s*"http://gateway\.internal:8080/qcc/files/http/\Q$host\E/files/},
+     'rewriting: an absolute prefix, answer through small proxy buffers');
+
+# Large answers through small proxy buffers (partly in a temporary file):
+# every link rewritten, nothing else changed; over 1 MB: unchanged.
+{
+    my $list = '/api/dd_risk_mnr/listDdRiskLatestOrderNo';
+    my @items = map { { orderNo => "DDMON$_", createDate => 'x' x 40,
+                        downloadUrl => "http://$host/files/DdMonitor/$_.zip"
+                                       . "?Expires=1&Signature=a%2Bb" } }
+                1 .. 600;
+    my $big = { status => '200', msg => 'ok', resultList => \@items };
+    my $huge = { status => '200', msg => 'y' x (1100 * 1024),
+                 resultList => [ $items[0] ] };
+    $m->behave(path => $list, answers => [ $big, $huge ]);
+    my $r = $t->get("/rwabs$list");
+    my $j = eval { JSON::PP->new->decode($r->{body}) } || {};
+    my @urls = map { $_->{downloadUrl} } @{ $j->{resultList} || [] };
+    is(scalar @urls, 600, 'rewriting: a 90 kB answer arrives whole');
+    is(scalar(grep { m{^http://gateway\.internal:8080/qcc/files/http/\Q$host\E/files/DdMonitor/\d+\.zip\?Expires=1&Signature=a%2Bb$} } @urls),
+       600, 'rewriting: every link of it rewritten');
+    is(scalar(grep { $_->{createDate} eq 'x' x 40 } @{ $j->{resultList} }),
+       600, 'rewriting: the rest unchanged');
+    $r = $t->get("/rwabs$list");
+    $j = eval { JSON::PP->new->decode($r->{body}) } || {};
+    is(length($j->{msg} // ''), 1100 * 1024,
+       'rewriting: an answer over 1 MB arrives whole');
+    like($j->{resultList}[0]{downloadUrl} // '', qr{^http://\Q$host\E/},
+         'rewriting: over 1 MB, links left as they are');
+}
+
+# XML and file answers pass unchanged
+my $yj = $t->http(POST => '/rw/api/yj/Report/CreateReport?keyNo=x&dtype=xml',
+                  body => '');
+my ($yo) = $yj->{body} =~ m{<OrderNo>(\w+)</OrderNo>};
+for (1 .. 2) {    # the first poll answers P
+    $yj = $t->http(POST => "/rw/api/yj/Report/GetReportInfo?orderNo=$yo"
+                   . "&dtype=xml", body => '');
+}
+is($yj->{body}, $m->api(POST => "/api/yj/Report/GetReportInfo?orderNo=$yo"
+                        . "&dtype=xml")->{content},
+   'rewriting: XML byte for byte');
+
 # --- configuration: qcc_files and qcc_sign on do not mix --------------------
 
 my $t2 = QccTest->new;
@@ -234,6 +327,11 @@ EOC
 ($rc, $out) = $t2->test_config;
 like($out, qr/"qcc_files" directive must be in a prefix location/,
      'qcc_files in a regex location: refused');
+
+$t2->config(http => 'qcc_files_rewrite /files;');
+($rc, $out) = $t2->test_config;
+like($out, qr/invalid prefix "\/files": it must end with "\/"/,
+     'qcc_files_rewrite without a trailing slash: refused');
 
 $t->stop;
 $t->check_error_log;

@@ -4,7 +4,8 @@
  * route's target).  Invariants: counts are bounded by the input, the
  * refusal JSON always fits, a files URL fits its buffer, starts with
  * its scheme, and a second pass over it changes nothing (the credentials
- * are gone after the first).
+ * are gone after the first); link rewriting measures what it writes
+ * and changes nothing without a link.
  */
 
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "qcc_guard.h"
+#include "qcc_callback.h"
 
 
 #define need(cond)  do { if (!(cond)) abort(); } while (0)
@@ -80,6 +82,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc2 = qcc_guard_files_url(in2, n - 2, again, 4096, &n2);
         need(rc2 == QCC_GUARD_FILES_OK);
         need(n2 == n && memcmp(again, out, n) == 0);
+    }
+
+    /* link rewriting: both passes agree, no link means no change */
+    {
+        size_t          m, links, links2;
+        unsigned char  *rw;
+
+        static const qcc_url_host_t  hosts[] = {
+            { 22, (const unsigned char *) "pro-files.qichacha.com" },
+            { 6, (const unsigned char *) "h:8080" }
+        };
+
+        n = qcc_guard_rewrite_links(data, size, hosts, 2,
+                                    (const unsigned char *) "/f/", 3, NULL,
+                                    &links);
+        rw = malloc(n + 1);
+        need(rw);
+        m = qcc_guard_rewrite_links(data, size, hosts, 2,
+                                    (const unsigned char *) "/f/", 3, rw,
+                                    &links2);
+        need(m == n && links2 == links);
+        need(links || (n == size && memcmp(rw, data, size) == 0));
+        need(n + 4 * links >= size);
+        free(rw);
     }
 
     free(out);

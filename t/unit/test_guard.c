@@ -282,6 +282,73 @@ test_files(void)
 }
 
 
+static void
+test_rewrite(void)
+{
+    static const struct {
+        const char  *in;
+        const char  *out;
+        size_t       links;
+    } cases[] = {
+        { "{\"reportUrl\":\"http://pro-files.qichacha.com/a/b.zip?Expires=1&"
+          "Signature=x%2B\"}",
+          "{\"reportUrl\":\"/qcc/files/http/pro-files.qichacha.com/a/b.zip?"
+          "Expires=1&Signature=x%2B\"}", 1 },
+        { "{\"u\":\"HTTPS://PRO-FILES.QICHACHA.COM/x\"}",
+          "{\"u\":\"/qcc/files/https/PRO-FILES.QICHACHA.COM/x\"}", 1 },
+        { "{\"u\":\"http:\\/\\/pro-files.qichacha.com\\/x\\/y.zip\"}",
+          "{\"u\":\"/qcc/files/http/pro-files.qichacha.com\\/x\\/y.zip\"}",
+          1 },
+        { "[\"http://h:8080/x\",\"http://h:8081/x\",\"http://h:8080\"]",
+          "[\"/qcc/files/http/h:8080/x\",\"http://h:8081/x\","
+          "\"/qcc/files/http/h:8080\"]", 2 },
+        { "{\"u\":\"http://evil.example/x\"}",
+          "{\"u\":\"http://evil.example/x\"}", 0 },
+        { "{\"u\":\"http://pro-files.qichacha.com.evil.example/x\"}",
+          "{\"u\":\"http://pro-files.qichacha.com.evil.example/x\"}", 0 },
+        { "{\"u\":\"http://u@pro-files.qichacha.com/x\"}",
+          "{\"u\":\"http://u@pro-files.qichacha.com/x\"}", 0 },
+        { "{\"msg\":\"see http://pro-files.qichacha.com/x\"}",
+          "{\"msg\":\"see http://pro-files.qichacha.com/x\"}", 0 },
+        { "{\"msg\":\"a \\\"http://pro-files.qichacha.com/x\\\"\"}",
+          "{\"msg\":\"a \\\"http://pro-files.qichacha.com/x\\\"\"}", 0 },
+        { "{\"u\":\"ftp://pro-files.qichacha.com/x\"}",
+          "{\"u\":\"ftp://pro-files.qichacha.com/x\"}", 0 },
+        { "{\"u\":\"http://\"}", "{\"u\":\"http://\"}", 0 },
+        { "\"http:/", "\"http:/", 0 },
+        { "\"", "\"", 0 },
+        { "", "", 0 },
+    };
+    static const struct { size_t len; const unsigned char *data; }  hosts[] = {
+        { 22, (const unsigned char *) "pro-files.qichacha.com" },
+        { 6, (const unsigned char *) "h:8080" },
+    };
+    size_t          i, n, m, links;
+    unsigned char   out[512];
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        n = qcc_guard_rewrite_links((const unsigned char *) cases[i].in,
+                                    strlen(cases[i].in), hosts, 2,
+                                    (const unsigned char *) "/qcc/files/", 11,
+                                    NULL, NULL);
+        m = qcc_guard_rewrite_links((const unsigned char *) cases[i].in,
+                                    strlen(cases[i].in), hosts, 2,
+                                    (const unsigned char *) "/qcc/files/", 11,
+                                    out, &links);
+        CHECK_INT(n, m);
+        CHECK_MEM(out, m, cases[i].out, strlen(cases[i].out));
+        CHECK_INT(links, cases[i].links);
+    }
+
+    CHECK(qcc_guard_prefix_valid((const unsigned char *) "/qcc/files/", 11));
+    CHECK(qcc_guard_prefix_valid((const unsigned char *) "http://gw/f/", 12));
+    CHECK(!qcc_guard_prefix_valid((const unsigned char *) "/a\"b", 4));
+    CHECK(!qcc_guard_prefix_valid((const unsigned char *) "/a\\b", 4));
+    CHECK(!qcc_guard_prefix_valid((const unsigned char *) "/a\nb", 4));
+    CHECK(!qcc_guard_prefix_valid((const unsigned char *) "", 0));
+}
+
+
 int
 main(void)
 {
@@ -289,6 +356,7 @@ main(void)
     test_count();
     test_check();
     test_files();
+    test_rewrite();
 
     return UNIT_DONE("test_guard");
 }
