@@ -205,13 +205,13 @@ like($p, qr/^qcc_policy_account_budget_left\{zone="acct"\} 0$/m,
      'prometheus: account left');
 like($p, qr/^qcc_policy_used\{zone="bank",client="batch"\} 155$/m,
      'prometheus: the other zone');
-my ($seen, $bad) = (0, 0);
+my ($seen, $malformed) = (0, 0);
 for my $l (split /\n/, $p) {
     next if $l =~ /^#/ || $l !~ /^qcc_policy/;
     $seen++;
-    $bad++ unless $l =~ /^[a-z_]+\{(?:[a-z]+="[^"\\]*",?)+\} -?\d+$/;
+    $malformed++ unless $l =~ /^[a-z_]+\{(?:[a-z]+="[^"\\]*",?)+\} -?\d+$/;
 }
-ok($seen > 20 && !$bad, "prometheus: $seen well-formed samples");
+ok($seen > 20 && !$malformed, "prometheus: $seen well-formed samples");
 
 $t->stop;
 $t->check_error_log;
