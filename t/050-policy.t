@@ -49,6 +49,19 @@ server {
         proxy_pass http://127.0.0.1:%%MOCK%%/;
     }
 
+    location /any/ {
+        # satisfy any: access decides as without the policy
+        satisfy any;
+        allow 127.0.0.1;
+        deny all;
+        auth_basic "qcc";
+        auth_basic_user_file %%PREFIX%%/htpasswd;
+        qcc_policy bank;
+        qcc_client_id $remote_user;
+        qcc_sign on;
+        proxy_pass http://127.0.0.1:%%MOCK%%/;
+    }
+
     location /hdr/ {
         # an identity that can be missing
         qcc_policy bank;
@@ -177,6 +190,12 @@ $r = $t->get('/hdr/api/radar_ext/createReport?reportType=day');
 is($r->{status}, 401, 'no identity: 401');
 like($r->{headers}{'content-type'}, qr{^application/json}, '401: JSON');
 is(jbody($r)->{status}, '401', '401: status in the body');
+
+# satisfy any lets the address in; the policy then wants an identity
+$r = $t->get('/any/api/radar_ext/createReport?reportType=day');
+is($r->{status}, 401, 'satisfy any, no credentials: the policy says 401');
+is(jbody($r)->{status}, '401', 'satisfy any: JSON, not auth_basic\'s page');
+ok(!$r->{headers}{'www-authenticate'}, 'satisfy any: auth_basic not asked');
 
 $r = $t->http(GET => '/hdr/api/dd_risk_mnr/listDdRiskLatestOrderNo',
               headers => ['X-App' => 'app2']);
