@@ -57,6 +57,8 @@ typedef struct {
     int64_t                         day;       /* the period of used */
     ngx_uint_t                      used;      /* the account's charges */
     uint64_t                        limited;   /* 429 for the account */
+    uint64_t                        anonymous; /* 401: no identity */
+    uint64_t                        unknown;   /* 403: no such client */
     ngx_uint_t                      nfamilies;
     ngx_http_qcc_policy_family_t    family[NGX_HTTP_QCC_POLICY_FAMILIES];
 } ngx_http_qcc_policy_sh_t;
@@ -267,6 +269,9 @@ static char  *ngx_http_qcc_policy_metrics[][3] = {
       "Calls charged to the zone (the account) in the current QCC day." },
     { "qcc_policy_account_budget_left", "gauge",
       "Calls left to the account in the current QCC day." },
+    { "qcc_policy_refused_total", "counter",
+      "Calls refused before any client was found: with no identity (401) "
+      "or with one no qcc_client names (403)." },
     { "qcc_policy_reset_timestamp_seconds", "gauge",
       "When the current QCC day ends and the budgets start again." },
     { NULL, NULL, NULL }
@@ -351,6 +356,10 @@ ngx_http_qcc_policy_handler(ngx_http_request_t *r)
     ctx->slot = zone->slot[family];
 
     if (ctx->id.len == 0) {
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        zone->sh->anonymous++;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "qcc: policy: no client identity");
         ngx_str_set(&msg, "no client identity");
@@ -370,6 +379,10 @@ ngx_http_qcc_policy_handler(ngx_http_request_t *r)
     }
 
     if (client == NULL) {
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        zone->sh->unknown++;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "qcc: policy: unknown client \"%V\" refused",
                       &ctx->id);
@@ -1049,7 +1062,9 @@ ngx_http_qcc_policy_status_json_locked(u_char *p,
                         used, used < zone->budget ? zone->budget - used : 0);
     }
 
-    p = ngx_sprintf(p, ",\"limited\":%uL,\"clients\":{", sh->limited);
+    p = ngx_sprintf(p, ",\"limited\":%uL,\"no_identity\":%uL,"
+                    "\"unknown_client\":%uL,\"clients\":{",
+                    sh->limited, sh->anonymous, sh->unknown);
 
     c = zone->clients.elts;
 
@@ -1220,6 +1235,14 @@ ngx_http_qcc_policy_status_prom_locked(u_char *p,
         }
 
         p = ngx_sprintf(p, "%s{zone=\"%V\"} %uL\n", name, &zone->name, n);
+        break;
+
+    case 10:   /* refused before a client was found */
+
+        p = ngx_sprintf(p, "%s{zone=\"%V\",reason=\"no_identity\"} %uL\n"
+                        "%s{zone=\"%V\",reason=\"unknown_client\"} %uL\n",
+                        name, &zone->name, sh->anonymous,
+                        name, &zone->name, sh->unknown);
         break;
 
     default:   /* the reset */

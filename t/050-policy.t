@@ -229,6 +229,8 @@ my $z = $s->{policy}{bank};
 ok($z, 'status: the zone') or diag(explain($s));
 is($z->{period}, 86400, 'status: a day');
 is($z->{used}, 7, 'status: the account used 7 (3 + 4)');
+is($z->{no_identity}, 1 + 1, 'status: refused without identity (401)');
+is($z->{unknown_client}, 1, 'status: refused as unknown (403)');
 my $a1 = $z->{clients}{app1};
 is($a1->{budget}, 3, 'status: app1 budget');
 is($a1->{used}, 3, 'status: app1 used 3');
@@ -272,6 +274,8 @@ like($p, qr/^qcc_policy_budget_left\{zone="bank",client="app2"\} 1$/m,
      'prometheus: budget left of app2');
 like($p, qr/^qcc_policy_used\{zone="bank",client="app2"\} 4$/m,
      'prometheus: used');
+like($p, qr/^qcc_policy_refused_total\{zone="bank",reason="unknown_client"\} 1$/m,
+     'prometheus: unknown clients');
 like($p, qr/^qcc_policy_reset_timestamp_seconds\{zone="bank"\} $midnight$/m,
      'prometheus: reset time');
 my %types;
