@@ -20,6 +20,7 @@
  */
 
 #include "ngx_http_qcc_module.h"
+#include "ngx_http_qcc_metrics.h"
 #include "qcc_unpack.h"
 
 #include <cjson/cJSON.h>
@@ -2116,6 +2117,8 @@ ngx_http_qcc_fetch_finish(ngx_http_request_t *r, ngx_http_qcc_fetch_ctx_t *ctx)
             state = NGX_HTTP_QCC_DELIVERED;
             o->error_len = 0;
             q->sh->delivered_total[o->feed]++;
+            ngx_http_qcc_metrics_delivered_locked(q->sh, o->feed,
+                                                  now - o->received);
 
         } else {
             ngx_http_qcc_order_set_error(o, ctx->reason, ctx->reason_len);

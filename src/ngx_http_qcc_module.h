@@ -43,6 +43,9 @@
 #define NGX_HTTP_QCC_CB_ERROR         3
 #define NGX_HTTP_QCC_CB_OUTCOMES      4
 
+/* buckets of the push-to-delivered histogram (ngx_http_qcc_metrics.c) */
+#define NGX_HTTP_QCC_DELIVERY_BUCKETS 10
+
 
 /*
  * An order in the shared zone.  The URL is a separate slab allocation, as
@@ -90,6 +93,11 @@ typedef struct {
     /* a callback was answered with an error since the last activation */
     ngx_uint_t                  callback_failed[NGX_HTTP_QCC_FEEDS];
     ngx_uint_t                  evicted;
+
+    /* push to delivered, by feed: a histogram (ngx_http_qcc_metrics.c) */
+    ngx_uint_t                  delivery[NGX_HTTP_QCC_FEEDS]
+                                        [NGX_HTTP_QCC_DELIVERY_BUCKETS + 1];
+    uint64_t                    delivery_sum[NGX_HTTP_QCC_FEEDS];
 
     ngx_uint_t                  journal_gen;  /* bumped by compaction */
     uint64_t                    journal_seq;

@@ -9,10 +9,11 @@
  * The decision runs in the precontent phase, after every access check
  * (so "satisfy any" decides as without this module) and before signing.
  * An admitted call is charged at once, under the zone mutex, so that the
- * budget holds exactly across workers; when the request ends without
- * having reached an upstream (a proxy_cache hit, an error before
- * proxying) the charge is given back.  The QCC business status of each
- * answer is read by a body filter and counted per client and family.
+ * budget holds exactly across workers; when the request ends without its
+ * request having been sent upstream (a proxy_cache hit, QCC unreachable,
+ * a refusal by a later check) the charge is given back.  The QCC
+ * business status of each answer is read by a body filter and counted
+ * per client and family.
  */
 
 #include "ngx_http_qcc_module.h"

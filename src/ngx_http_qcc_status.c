@@ -6,6 +6,7 @@
 
 #include "ngx_http_qcc_module.h"
 #include "ngx_http_qcc_policy.h"
+#include "ngx_http_qcc_metrics.h"
 
 
 #define NGX_HTTP_QCC_STATUS_LIMIT      100
@@ -278,6 +279,13 @@ ngx_http_qcc_status_send(ngx_http_request_t *r, ngx_buf_t *b, char *type)
     /* per-app policy (ngx_http_qcc_policy.c): its section, appended */
     b = ngx_http_qcc_policy_status(r, b,
                                    ngx_strncmp(type, "text/plain", 10) == 0);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* per-request and delivery metrics (ngx_http_qcc_metrics.c) */
+    b = ngx_http_qcc_metrics_status(r, b,
+                                    ngx_strncmp(type, "text/plain", 10) == 0);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
