@@ -115,6 +115,7 @@ typedef struct {
     ngx_msec_t                     deadline;
     ngx_uint_t                     state;
     ngx_str_t                      files_url;
+    ngx_str_t                      files_host;  /* of files_url, no port */
     u_char                        *acc;         /* the JSON answer so far */
     size_t                         acc_len;
     size_t                         acc_size;
@@ -275,7 +276,18 @@ ngx_module_t  ngx_http_qcc_guard_module = {
 };
 
 
-static ngx_str_t  ngx_http_qcc_guard_files_var = ngx_string("qcc_files_url");
+static ngx_http_variable_t  ngx_http_qcc_guard_vars[] = {
+
+    { ngx_string("qcc_files_url"), NULL, ngx_http_qcc_guard_files_variable,
+      offsetof(ngx_http_qcc_guard_ctx_t, files_url),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("qcc_files_host"), NULL, ngx_http_qcc_guard_files_variable,
+      offsetof(ngx_http_qcc_guard_ctx_t, files_host),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
 
 
 /* --- the phase handler ---------------------------------------------------- */
@@ -565,6 +577,15 @@ ngx_http_qcc_guard_files(ngx_http_request_t *r, ngx_http_qcc_guard_ctx_t *ctx)
     ctx->files_url.data = url;
     ctx->files_url.len = len;
 
+    /* the name TLS verifies: no port, an IPv6 address without brackets */
+    ctx->files_host.data = (u_char *) u.host;
+    ctx->files_host.len = u.host_len;
+
+    if (u.host_len > 2 && u.host[0] == '[') {
+        ctx->files_host.data++;
+        ctx->files_host.len -= 2;
+    }
+
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "qcc files: \"%*s\"", len, url);
 
@@ -650,6 +671,7 @@ static ngx_int_t
 ngx_http_qcc_guard_files_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    ngx_str_t                 *value;
     ngx_http_qcc_guard_ctx_t  *ctx;
 
     ctx = ngx_http_qcc_guard_get_ctx(r, 0);
@@ -659,8 +681,10 @@ ngx_http_qcc_guard_files_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = ctx->files_url.data;
-    v->len = ctx->files_url.len;
+    value = (ngx_str_t *) ((u_char *) ctx + data);
+
+    v->data = value->data;
+    v->len = value->len;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
@@ -1768,15 +1792,17 @@ ngx_http_qcc_guard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_qcc_guard_preconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var;
+    ngx_http_variable_t  *var, *v;
 
-    var = ngx_http_add_variable(cf, &ngx_http_qcc_guard_files_var,
-                                NGX_HTTP_VAR_NOCACHEABLE);
-    if (var == NULL) {
-        return NGX_ERROR;
+    for (v = ngx_http_qcc_guard_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
     }
-
-    var->get_handler = ngx_http_qcc_guard_files_variable;
 
     return NGX_OK;
 }

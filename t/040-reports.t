@@ -43,6 +43,7 @@ server {
             qcc_download_hosts 127.0.0.1:%%MOCK%% pro-files.qichacha.com;
             proxy_pass $qcc_files_url;
             proxy_buffering off;
+            add_header X-Files-Host $qcc_files_host;
         }
     }
 
@@ -156,6 +157,8 @@ my $since = last_id();
 $r = $t->get($files, headers => [ Token => 'CLIENT-TOKEN',
                                   Timespan => '1700000000' ]);
 is($r->{status}, 200, 'files route: 200');
+is($r->{headers}{'x-files-host'}, '127.0.0.1',
+   'files route: $qcc_files_host is the host without its port');
 ok(defined $want && $r->{body} eq $want, 'files route: byte-identical ZIP');
 
 my ($rec) = grep { $_->{kind} eq 'files' } @{ $m->requests(since => $since) };
