@@ -185,41 +185,6 @@ qcc_zip_read(qcc_zip_t *zip, uint64_t off, unsigned char *p, size_t n)
 }
 
 
-/*
- * Keeps the name of the entry an error is about, for the message: a
- * name can hold anything when it is the reason for the error, so bytes
- * outside printable ASCII and UTF-8 are escaped.
- */
-static void
-qcc_zip_err_name(qcc_zip_t *zip, const unsigned char *name, size_t len)
-{
-    char           *p, *end;
-    size_t          i;
-    unsigned char   c;
-
-    static const char  hex[] = "0123456789abcdef";
-
-    p = zip->err_name;
-    end = p + sizeof(zip->err_name) - 5;
-
-    for (i = 0; i < len && p < end; i++) {
-        c = name[i];
-
-        if (c < 0x20 || c == 0x7f || c == '\\') {
-            *p++ = '\\';
-            *p++ = 'x';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-
-        } else {
-            *p++ = (char) c;
-        }
-    }
-
-    *p = '\0';
-}
-
-
 /* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
 static size_t
 qcc_zip_utf8(const unsigned char *p, size_t len)
@@ -259,6 +224,61 @@ qcc_zip_utf8(const unsigned char *p, size_t len)
     }
 
     return n;
+}
+
+
+/*
+ * Keeps the name of the entry an error is about, for the message: a
+ * name can hold anything when it is the reason for the error, so bytes
+ * other than printable ASCII and UTF-8 (C1 controls excluded) are escaped.
+ */
+static void
+qcc_zip_err_name(qcc_zip_t *zip, const unsigned char *name, size_t len)
+{
+    char           *p, *end;
+    size_t          i, n;
+    unsigned char   c;
+
+    static const char  hex[] = "0123456789abcdef";
+
+    p = zip->err_name;
+    end = p + sizeof(zip->err_name) - 1;
+
+    for (i = 0; i < len; i++) {
+        c = name[i];
+        n = c >= 0x80 ? qcc_zip_utf8(name + i, len - i) : 0;
+
+        if (n && !(c == 0xc2 && name[i + 1] < 0xa0)) {
+            if (end - p < (ptrdiff_t) n) {
+                break;
+            }
+
+            memcpy(p, name + i, n);
+            p += n;
+            i += n - 1;
+            continue;
+        }
+
+        if (c < 0x20 || c >= 0x7f || c == '\\') {
+            if (end - p < 4) {
+                break;
+            }
+
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+
+        } else {
+            if (p == end) {
+                break;
+            }
+
+            *p++ = (char) c;
+        }
+    }
+
+    *p = '\0';
 }
 
 
@@ -306,7 +326,9 @@ qcc_zip_name_safe(const unsigned char *name, size_t len)
 
         if (c >= 0x80) {
             n = qcc_zip_utf8(name + i, len - i);
-            if (n == 0) {
+
+            /* invalid, or a C1 control (U+0080 to U+009F) */
+            if (n == 0 || (c == 0xc2 && name[i + 1] < 0xa0)) {
                 return 0;
             }
 

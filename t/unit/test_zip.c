@@ -144,6 +144,7 @@ test_names(void)
 
     static const char  *good[] = {
         "a", "a/b", "dir/", "dd_risk_corp.json", "中文/名字.json",
+        "\xc2\xa0x", "caf\xc3\xa9",
         ".hidden", "a..b", "...", "a/.b", "-x",
     };
 
@@ -151,6 +152,7 @@ test_names(void)
         "", "/etc/passwd", "../x", "a/../b", "a/..", "..", "./a", "a/./b",
         "a//b", "a\\b", "..\\x", "C:x", "c:/x", "a\nb", "a\x7f",
         "a\x01", "\xff", "\xc0\xaf", "\xed\xa0\x80", "\xe4\xb8", "/",
+        "a\xc2\x9b[2J", "\xc2\x85",
     };
 
     for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
