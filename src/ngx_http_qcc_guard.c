@@ -16,6 +16,8 @@
  *                                  from the allowed hosts only, without
  *                                  QCC credentials, via
  *                                  proxy_pass $qcc_files_url
+ *   qcc_files_rewrite PREFIX;      links to download hosts in JSON answers
+ *                                  rewritten to PREFIX<scheme>/<host>/...
  *
  * Everything runs in the precontent phase, after the access checks and
  * before the signing handler, so that refused calls are never signed.
@@ -1442,6 +1444,9 @@ ngx_http_qcc_guard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     zone->shpool->data = zone->sh;
+
+    /* exhaustion is handled: a 429 and one error line, not a crit */
+    zone->shpool->log_nomem = 0;
 
     ngx_queue_init(&zone->sh->accounts);
 
