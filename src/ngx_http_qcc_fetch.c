@@ -152,6 +152,8 @@ static ngx_int_t ngx_http_qcc_fetch_copy_url(ngx_http_request_t *r,
 static void ngx_http_qcc_fetch_tick(ngx_event_t *ev);
 static void ngx_http_qcc_kick(ngx_cycle_t *cycle, ngx_http_qcc_fetch_conf_t *fcf,
     ngx_uint_t feed, u_char *order_no, size_t len);
+static void ngx_http_qcc_kick_args(ngx_cycle_t *cycle,
+    ngx_http_qcc_fetch_conf_t *fcf, ngx_str_t *args);
 static void ngx_http_qcc_kick_write(ngx_event_t *wev);
 static void ngx_http_qcc_kick_read(ngx_event_t *rev);
 static void ngx_http_qcc_kick_close(ngx_connection_t *c);
@@ -272,6 +274,8 @@ ngx_http_qcc_fetch_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     fcf->timeout = 600000;
     fcf->max_size = 1024 * 1024 * 1024;
     ngx_str_set(&fcf->temp, "qcc_temp");
+
+    fcf->reconcile = NGX_CONF_UNSET;
 
     fcf->attempts = 10;
     fcf->delay = 30;
@@ -493,6 +497,38 @@ invalid:
 }
 
 
+/* qcc_reconcile TIME | off; */
+
+char *
+ngx_http_qcc_reconcile_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qcc_loc_conf_t *qlcf = conf;
+
+    time_t      t;
+    ngx_str_t  *value;
+
+    if (qlcf->fetch == NULL) {
+        return "must follow \"qcc_fetch\" in the driver location";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        qlcf->fetch->reconcile = 0;
+        return NGX_CONF_OK;
+    }
+
+    t = ngx_parse_time(&value[1], 1);
+    if (t == (time_t) NGX_ERROR || t < 1) {
+        return "takes a time or \"off\"";
+    }
+
+    qlcf->fetch->reconcile = t;
+
+    return NGX_CONF_OK;
+}
+
+
 char *
 ngx_http_qcc_fetch_merge(ngx_conf_t *cf, ngx_http_qcc_loc_conf_t *prev,
     ngx_http_qcc_loc_conf_t *conf)
@@ -513,6 +549,17 @@ ngx_http_qcc_fetch_merge(ngx_conf_t *cf, ngx_http_qcc_loc_conf_t *prev,
     }
 
     conf->fetch->download_hosts = conf->download_hosts;
+
+    if (conf->fetch->reconcile == NGX_CONF_UNSET) {
+        conf->fetch->reconcile = conf->fetch->pull.len ? 600 : 0;
+    }
+
+    if (conf->fetch->reconcile && conf->fetch->pull.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"qcc_reconcile\" needs the \"pull\" parameter of "
+                      "\"qcc_fetch\": the list calls are signed there");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->spool.len) {
         conf->fetch->spool = conf->spool;
@@ -700,6 +747,7 @@ ngx_http_qcc_fetch_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_qcc_fetch_qmcf = qmcf;
+    ngx_memcpy(qmcf->fetch->feeds, qmcf->callbacks, sizeof(qmcf->callbacks));
 
     ngx_http_qcc_tick_event.handler = ngx_http_qcc_fetch_tick;
     ngx_http_qcc_tick_event.log = cycle->log;
@@ -718,7 +766,9 @@ static void
 ngx_http_qcc_fetch_tick(ngx_event_t *ev)
 {
     time_t                      now;
-    ngx_uint_t                  i, n, busy;
+    u_char                      buf[64];
+    ngx_str_t                   args;
+    ngx_uint_t                  i, n, busy, reconcile[NGX_HTTP_QCC_FEEDS];
     ngx_queue_t                *qu;
     ngx_http_qcc_due_t          due[NGX_HTTP_QCC_KICKS_MAX];
     ngx_http_qcc_queue_t       *q;
@@ -746,8 +796,12 @@ ngx_http_qcc_fetch_tick(ngx_event_t *ev)
         q->sh->leader_pid = ngx_pid;
     }
 
+    ngx_memzero(reconcile, sizeof(reconcile));
+
     if (q->sh->leader_pid == ngx_pid) {
         q->sh->leader_beat = now;
+
+        ngx_http_qcc_reconcile_tick_locked(q, fcf, reconcile);
 
         busy = 0;
 
@@ -797,6 +851,16 @@ ngx_http_qcc_fetch_tick(ngx_event_t *ev)
                           due[i].order_no, due[i].order_no_len);
     }
 
+    for (i = 0; i < NGX_HTTP_QCC_FEEDS; i++) {
+        if (reconcile[i]) {
+            args.data = buf;
+            args.len = ngx_sprintf(buf, "action=reconcile&feed=%V",
+                                   &ngx_http_qcc_feed_names[i])
+                       - buf;
+            ngx_http_qcc_kick_args((ngx_cycle_t *) ngx_cycle, fcf, &args);
+        }
+    }
+
     ngx_add_timer(ev, NGX_HTTP_QCC_TICK);
 }
 
@@ -844,6 +908,35 @@ static void
 ngx_http_qcc_kick(ngx_cycle_t *cycle, ngx_http_qcc_fetch_conf_t *fcf,
     ngx_uint_t feed, u_char *order_no, size_t len)
 {
+    u_char     buf[sizeof("feed=&orderNo=") + 32 + QCC_CALLBACK_ORDER_NO_MAX];
+    ngx_str_t  args;
+
+    args.data = buf;
+    args.len = ngx_sprintf(buf, "feed=%V&orderNo=%*s",
+                           &ngx_http_qcc_feed_names[feed], len, order_no)
+               - buf;
+
+    ngx_http_qcc_kick_args(cycle, fcf, &args);
+}
+
+
+void
+ngx_http_qcc_driver_kick(ngx_cycle_t *cycle, ngx_str_t *args)
+{
+    ngx_http_qcc_main_conf_t  *qmcf;
+
+    qmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_qcc_module);
+
+    if (qmcf && qmcf->fetch && !ngx_exiting) {
+        ngx_http_qcc_kick_args(cycle, qmcf->fetch, args);
+    }
+}
+
+
+static void
+ngx_http_qcc_kick_args(ngx_cycle_t *cycle, ngx_http_qcc_fetch_conf_t *fcf,
+    ngx_str_t *args)
+{
     ngx_int_t               rc;
     ngx_pool_t             *pool;
     ngx_connection_t       *c;
@@ -863,16 +956,15 @@ ngx_http_qcc_kick(ngx_cycle_t *cycle, ngx_http_qcc_fetch_conf_t *fcf,
 
     k->pool = pool;
 
-    k->out = ngx_create_temp_buf(pool, fcf->uri.len + len + 128);
+    k->out = ngx_create_temp_buf(pool, fcf->uri.len + args->len + 64);
     if (k->out == NULL) {
         goto failed;
     }
 
     k->out->last = ngx_sprintf(k->out->last,
-                               "GET %V?feed=%V&orderNo=%*s HTTP/1.0" CRLF
+                               "GET %V?%V HTTP/1.0" CRLF
                                "Host: qcc-driver" CRLF CRLF,
-                               &fcf->uri, &ngx_http_qcc_feed_names[feed],
-                               len, order_no);
+                               &fcf->uri, args);
 
     pc->sockaddr = fcf->driver.addrs[0].sockaddr;
     pc->socklen = fcf->driver.addrs[0].socklen;
@@ -1046,6 +1138,13 @@ ngx_http_qcc_fetch_handler(ngx_http_request_t *r)
 
     if (ngx_http_arg(r, (u_char *) "feed", 4, &arg) == NGX_OK) {
         feed = ngx_http_qcc_feed_index(arg.data, arg.len);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "action", 6, &arg) == NGX_OK
+        && arg.len == 9 && ngx_strncmp(arg.data, "reconcile", 9) == 0
+        && feed != NGX_HTTP_QCC_FEED_NONE)
+    {
+        return ngx_http_qcc_reconcile_handler(r, qlcf->fetch, feed);
     }
 
     if (feed == NGX_HTTP_QCC_FEED_NONE
@@ -1322,24 +1421,29 @@ ngx_http_qcc_fetch_pull_done(ngx_http_request_t *r, void *data,
 }
 
 
-/* reads {"status":"200","result":{downloadUrl, ..., unzipPassword}} */
+/*
+ * Reads a getDownloadUrl answer, {"status":"200","result":{"downloadUrl",
+ * "downloadUrlExpiredTime", "unzipPassword"}}, checking each as the
+ * callback does.  The answer's bytes are wiped: they hold a password.
+ * Returns NGX_OK, NGX_DECLINED (a QCC status other than 200, in
+ * link->status) or NGX_ERROR (a malformed answer).
+ */
 
-static ngx_int_t
-ngx_http_qcc_fetch_pulled(ngx_http_request_t *r, ngx_http_qcc_fetch_ctx_t *ctx)
+ngx_int_t
+ngx_http_qcc_parse_link(ngx_http_request_t *sr, ngx_pool_t *pool,
+    ngx_array_t *hosts, ngx_http_qcc_link_t *link)
 {
-    time_t                 expires;
-    cJSON                 *root, *status, *result, *url, *exp, *pw;
-    ngx_buf_t             *b;
-    ngx_http_qcc_queue_t  *q;
-    ngx_http_qcc_order_t  *o;
+    cJSON      *root, *status, *result, *url, *exp, *pw;
+    ngx_int_t   rc;
+    ngx_buf_t  *b;
 
-    if (ctx->sr_status != NGX_HTTP_OK || r->out == NULL) {
-        ngx_http_qcc_fetch_end(ctx, NGX_HTTP_QCC_DONE_RETRY,
-                               "link refresh: HTTP %ui", ctx->sr_status);
+    ngx_memzero(link, sizeof(ngx_http_qcc_link_t));
+
+    if (sr->out == NULL) {
         return NGX_ERROR;
     }
 
-    b = r->out->buf;
+    b = sr->out->buf;
 
     root = cJSON_ParseWithLength((char *) b->pos, b->last - b->pos);
 
@@ -1349,48 +1453,97 @@ ngx_http_qcc_fetch_pulled(ngx_http_request_t *r, ngx_http_qcc_fetch_ctx_t *ctx)
     exp = cJSON_GetObjectItemCaseSensitive(result, "downloadUrlExpiredTime");
     pw = cJSON_GetObjectItemCaseSensitive(result, "unzipPassword");
 
-    if (!cJSON_IsString(status) || ngx_strcmp(status->valuestring, "200")) {
-        ngx_http_qcc_fetch_end(ctx, NGX_HTTP_QCC_DONE_RETRY,
-                               "link refresh: QCC status %s",
-                               cJSON_IsString(status) ? status->valuestring
-                                                      : "missing");
-        goto failed;
+    rc = NGX_ERROR;
+
+    if (cJSON_IsString(status)) {
+        link->status_len = ngx_min(ngx_strlen(status->valuestring),
+                                   sizeof(link->status));
+        ngx_memcpy(link->status, status->valuestring, link->status_len);
+    }
+
+    if (link->status_len != 3 || ngx_strncmp(link->status, "200", 3) != 0) {
+        rc = cJSON_IsString(status) ? NGX_DECLINED : NGX_ERROR;
+        goto done;
     }
 
     if (!cJSON_IsString(url) || !cJSON_IsString(exp) || !cJSON_IsString(pw)
         || qcc_url_host_allowed((u_char *) url->valuestring,
                                 ngx_strlen(url->valuestring),
-                                ctx->fcf->download_hosts->elts,
-                                ctx->fcf->download_hosts->nelts)
+                                hosts->elts, hosts->nelts)
            != QCC_URL_OK
         || qcc_callback_parse_time((u_char *) exp->valuestring,
-                                   ngx_strlen(exp->valuestring), &expires)
+                                   ngx_strlen(exp->valuestring),
+                                   &link->expires)
            != 0
         || qcc_callback_check_password((u_char *) pw->valuestring,
                                        ngx_strlen(pw->valuestring))
            != QCC_CALLBACK_OK)
     {
+        goto done;
+    }
+
+    link->url.len = ngx_strlen(url->valuestring);
+    link->url.data = ngx_pnalloc(pool, link->url.len);
+    if (link->url.data == NULL) {
+        goto done;
+    }
+
+    ngx_memcpy(link->url.data, url->valuestring, link->url.len);
+
+    link->password_len = ngx_strlen(pw->valuestring);
+    ngx_memcpy(link->password, pw->valuestring, link->password_len);
+
+    rc = NGX_OK;
+
+done:
+
+    if (cJSON_IsString(pw)) {
+        ngx_explicit_memzero(pw->valuestring, ngx_strlen(pw->valuestring));
+    }
+
+    ngx_explicit_memzero(b->pos, b->last - b->pos);
+    cJSON_Delete(root);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_qcc_fetch_pulled(ngx_http_request_t *r, ngx_http_qcc_fetch_ctx_t *ctx)
+{
+    ngx_int_t              rc;
+    ngx_http_qcc_link_t    link;
+    ngx_http_qcc_queue_t  *q;
+    ngx_http_qcc_order_t  *o;
+
+    if (ctx->sr_status != NGX_HTTP_OK || r->out == NULL) {
+        ngx_http_qcc_fetch_end(ctx, NGX_HTTP_QCC_DONE_RETRY,
+                               "link refresh: HTTP %ui", ctx->sr_status);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_qcc_parse_link(r, ctx->request->pool,
+                                 ctx->fcf->download_hosts, &link);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_qcc_fetch_end(ctx, NGX_HTTP_QCC_DONE_RETRY,
+                               "link refresh: QCC status %*s",
+                               link.status_len, link.status);
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
         ngx_http_qcc_fetch_end(ctx, NGX_HTTP_QCC_DONE_FAIL,
                                "link refresh: answer without a valid "
                                "link, expiry and password");
-        goto failed;
+        return NGX_ERROR;
     }
 
-    if (ngx_http_qcc_fetch_copy_url(ctx->request, ctx,
-                                    (u_char *) url->valuestring,
-                                    ngx_strlen(url->valuestring))
-        != NGX_OK)
-    {
-        goto failed;
-    }
-
-    ctx->password_len = ngx_strlen(pw->valuestring);
-    ngx_memcpy(ctx->password, pw->valuestring, ctx->password_len);
-    ctx->expires = expires;
-
-    ngx_explicit_memzero(pw->valuestring, ctx->password_len);
-    ngx_explicit_memzero(b->pos, b->last - b->pos);
-    cJSON_Delete(root);
+    ctx->url = link.url;
+    ctx->password_len = link.password_len;
+    ngx_memcpy(ctx->password, link.password, link.password_len);
+    ctx->expires = link.expires;
+    ngx_explicit_memzero(link.password, sizeof(link.password));
 
     /* the new link and password replace the old, durably */
 
@@ -1422,13 +1575,6 @@ ngx_http_qcc_fetch_pulled(ngx_http_request_t *r, ngx_http_qcc_fetch_ctx_t *ctx)
     ctx->redirects = 0;
 
     return NGX_OK;
-
-failed:
-
-    ngx_explicit_memzero(b->pos, b->last - b->pos);
-    cJSON_Delete(root);
-
-    return NGX_ERROR;
 }
 
 

@@ -131,6 +131,13 @@ static ngx_command_t  ngx_http_qcc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("qcc_reconcile"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_qcc_reconcile_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("qcc_spool"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_qcc_spool,
@@ -228,7 +235,7 @@ ngx_http_qcc_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_qcc_main_conf_t *qmcf = conf;
 
     ngx_conf_init_size_value(qmcf->journal_compact, 64 * 1024 * 1024);
-    ngx_conf_init_value(qmcf->journal_retention, 7 * 86400);
+    ngx_conf_init_value(qmcf->journal_retention, 90 * 86400);
 
     if (qmcf->queue_zone == NULL) {
         return NGX_CONF_OK;
@@ -651,6 +658,7 @@ ngx_http_qcc_callback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_int_t                  feed;
     ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_qcc_main_conf_t  *qmcf;
 
     if (qlcf->callback != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -668,6 +676,9 @@ ngx_http_qcc_callback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     qlcf->callback = feed;
+
+    qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qcc_module);
+    qmcf->callbacks[feed] = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_qcc_callback_handler;

@@ -110,6 +110,19 @@ typedef struct {
     ngx_atomic_uint_t           failed_total[NGX_HTTP_QCC_FEEDS];
     ngx_atomic_uint_t           retries_total[NGX_HTTP_QCC_FEEDS];
     ngx_atomic_uint_t           refreshes_total[NGX_HTTP_QCC_FEEDS];
+
+    /* the reconciler, per feed */
+    time_t                      reconcile_next[NGX_HTTP_QCC_FEEDS];
+    time_t                      reconcile_last[NGX_HTTP_QCC_FEEDS];
+    time_t                      reconcile_started[NGX_HTTP_QCC_FEEDS];
+    time_t                      activated[NGX_HTTP_QCC_FEEDS];
+    ngx_uint_t                  reconcile_errors[NGX_HTTP_QCC_FEEDS];
+    ngx_uint_t                  reconcile_found[NGX_HTTP_QCC_FEEDS];
+    ngx_uint_t                  reconcile_ok[NGX_HTTP_QCC_FEEDS];
+    u_char                      reconcile_code[NGX_HTTP_QCC_FEEDS][8];
+    u_char                      reconcile_msg[NGX_HTTP_QCC_FEEDS][96];
+    ngx_atomic_uint_t           reconcile_runs[NGX_HTTP_QCC_FEEDS][2];
+    ngx_atomic_uint_t           activations[NGX_HTTP_QCC_FEEDS];
 } ngx_http_qcc_shctx_t;
 
 
@@ -136,6 +149,10 @@ typedef struct {
     time_t                      deadline;
 
     ngx_array_t                *download_hosts;   /* of qcc_url_host_t */
+
+    time_t                      reconcile;    /* interval, 0: off */
+    ngx_uint_t                  feeds[NGX_HTTP_QCC_FEEDS];  /* have a
+                                                               callback */
 } ngx_http_qcc_fetch_conf_t;
 
 
@@ -156,6 +173,7 @@ struct ngx_http_qcc_main_conf_s {
     time_t                      journal_retention;
     ngx_array_t                *protected_logs;   /* of ngx_log_t * */
     ngx_http_qcc_fetch_conf_t  *fetch;        /* the driver, if any */
+    ngx_uint_t                  callbacks[NGX_HTTP_QCC_FEEDS];
 };
 
 
@@ -231,6 +249,17 @@ ngx_int_t ngx_http_qcc_add_header(ngx_http_request_t *r, char *key,
 ngx_int_t ngx_http_qcc_callback_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_qcc_status_handler(ngx_http_request_t *r);
 
+/* a download link, as getDownloadUrl gives it */
+typedef struct {
+    ngx_str_t                   url;
+    u_char                      password[QCC_CALLBACK_PASSWORD_MAX];
+    size_t                      password_len;
+    time_t                      expires;
+    u_char                      status[8];    /* QCC's business status */
+    size_t                      status_len;
+} ngx_http_qcc_link_t;
+
+
 /* fetching orders */
 extern ngx_module_t  ngx_http_qcc_fetch_filter_module;
 
@@ -238,12 +267,24 @@ char *ngx_http_qcc_fetch_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_qcc_retry_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_qcc_reconcile_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_http_qcc_fetch_merge(ngx_conf_t *cf, ngx_http_qcc_loc_conf_t *prev,
     ngx_http_qcc_loc_conf_t *conf);
 ngx_int_t ngx_http_qcc_fetch_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_qcc_fetch_init_process(ngx_cycle_t *cycle);
 void ngx_http_qcc_fetch_wake(ngx_uint_t feed, u_char *order_no, size_t len);
 ngx_int_t ngx_http_qcc_fetch_add_variables(ngx_conf_t *cf);
+void ngx_http_qcc_driver_kick(ngx_cycle_t *cycle, ngx_str_t *args);
+ngx_int_t ngx_http_qcc_parse_link(ngx_http_request_t *sr, ngx_pool_t *pool,
+    ngx_array_t *hosts, ngx_http_qcc_link_t *link);
+
+/* reconciling with QCC's lists */
+ngx_int_t ngx_http_qcc_reconcile_handler(ngx_http_request_t *r,
+    ngx_http_qcc_fetch_conf_t *fcf, ngx_uint_t feed);
+void ngx_http_qcc_reconcile_tick_locked(ngx_http_qcc_queue_t *q,
+    ngx_http_qcc_fetch_conf_t *fcf, ngx_uint_t *due);
+ngx_int_t ngx_http_qcc_status_action(ngx_http_request_t *r);
 
 /* the journal */
 typedef void (*ngx_http_qcc_journal_done_pt)(void *data, ngx_int_t rc);

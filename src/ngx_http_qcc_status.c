@@ -40,13 +40,20 @@ ngx_http_qcc_status_handler(ngx_http_request_t *r)
     ngx_str_t              value;
     ngx_http_qcc_queue_t  *q;
 
-    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    /* the operator's actions: retry a failed order, reconcile now */
+    if (r->method == NGX_HTTP_POST
+        || ngx_http_arg(r, (u_char *) "action", 6, &value) == NGX_OK)
+    {
+        return ngx_http_qcc_status_action(r);
+    }
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+        return NGX_HTTP_NOT_ALLOWED;
     }
 
     q = ngx_http_qcc_queue_get((ngx_cycle_t *) ngx_cycle);
@@ -83,7 +90,7 @@ ngx_http_qcc_status_json(ngx_http_request_t *r, ngx_http_qcc_queue_t *q,
     ngx_queue_t           *qu;
     ngx_http_qcc_order_t  *o;
 
-    size = 256 + NGX_HTTP_QCC_FEEDS * (256 + NGX_HTTP_QCC_STATES * 48)
+    size = 256 + NGX_HTTP_QCC_FEEDS * (1536 + NGX_HTTP_QCC_STATES * 48)
            + limit * NGX_HTTP_QCC_ORDER_JSON_MAX;
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -114,6 +121,29 @@ ngx_http_qcc_status_json(ngx_http_request_t *r, ngx_http_qcc_queue_t *q,
 
         b->last = ngx_sprintf(b->last, "\"last_push\":");
         b->last = ngx_http_qcc_status_time(b->last, q->sh->last_push[f]);
+
+        b->last = ngx_sprintf(b->last, ",\"reconcile\":{\"last\":");
+        b->last = ngx_http_qcc_status_time(b->last,
+                                           q->sh->reconcile_last[f]);
+        b->last = ngx_sprintf(b->last, ",\"next\":");
+        b->last = ngx_http_qcc_status_time(b->last,
+                                           q->sh->reconcile_next[f]);
+        b->last = ngx_sprintf(b->last,
+                              ",\"outcome\":\"%s\",\"code\":\"%s\","
+                              "\"msg\":\"",
+                              q->sh->reconcile_last[f] == 0 ? "none"
+                              : q->sh->reconcile_ok[f] ? "ok" : "error",
+                              q->sh->reconcile_code[f]);
+        b->last = (u_char *) ngx_escape_json(b->last,
+                                 q->sh->reconcile_msg[f],
+                                 ngx_strlen(q->sh->reconcile_msg[f]));
+        b->last = ngx_sprintf(b->last,
+                              "\",\"found\":%ui,\"errors\":%ui,"
+                              "\"activated\":",
+                              q->sh->reconcile_found[f],
+                              q->sh->reconcile_errors[f]);
+        b->last = ngx_http_qcc_status_time(b->last, q->sh->activated[f]);
+        b->last = ngx_sprintf(b->last, "}");
 
         b->last = ngx_sprintf(b->last, ",\"callbacks\":{");
 
@@ -181,7 +211,7 @@ ngx_http_qcc_status_prometheus(ngx_http_request_t *r,
     ngx_buf_t   *b;
     ngx_uint_t   f, s;
 
-    size = 2048 + NGX_HTTP_QCC_FEEDS
+    size = 4096 + NGX_HTTP_QCC_FEEDS
                   * (NGX_HTTP_QCC_STATES + NGX_HTTP_QCC_CB_OUTCOMES + 2)
                   * 128;
 
@@ -244,6 +274,34 @@ ngx_http_qcc_status_prometheus(ngx_http_request_t *r,
                   "from the zone to make room.\n"
                   "# TYPE qcc_orders_evicted_total counter\n"
                   "qcc_orders_evicted_total %ui\n", q->sh->evicted);
+
+    b->last = ngx_sprintf(b->last,
+                  "# HELP qcc_reconcile_runs_total Reconciliations with "
+                  "QCC's order lists, by feed and outcome.\n"
+                  "# TYPE qcc_reconcile_runs_total counter\n");
+
+    for (f = 0; f < NGX_HTTP_QCC_FEEDS; f++) {
+        b->last = ngx_sprintf(b->last,
+                      "qcc_reconcile_runs_total{feed=\"%V\",outcome=\"ok\"} "
+                      "%uA\n"
+                      "qcc_reconcile_runs_total{feed=\"%V\","
+                      "outcome=\"error\"} %uA\n",
+                      &ngx_http_qcc_feed_names[f],
+                      q->sh->reconcile_runs[f][0],
+                      &ngx_http_qcc_feed_names[f],
+                      q->sh->reconcile_runs[f][1]);
+    }
+
+    b->last = ngx_sprintf(b->last,
+                  "# HELP qcc_callback_activations_total Calls that "
+                  "re-activated QCC's pushes, by feed.\n"
+                  "# TYPE qcc_callback_activations_total counter\n");
+
+    for (f = 0; f < NGX_HTTP_QCC_FEEDS; f++) {
+        b->last = ngx_sprintf(b->last,
+                      "qcc_callback_activations_total{feed=\"%V\"} %uA\n",
+                      &ngx_http_qcc_feed_names[f], q->sh->activations[f]);
+    }
 
     ngx_shmtx_unlock(&q->shpool->mutex);
 
