@@ -40,6 +40,7 @@ typedef struct {
     int64_t                         day;       /* the period of used */
     ngx_uint_t                      used;      /* charged in that period */
     uint64_t                        limited;   /* 429 */
+    int64_t                         warned;    /* the period of a warn */
     size_t                          name_len;
     u_char                          name[NGX_HTTP_QCC_POLICY_NAME_MAX];
     ngx_http_qcc_policy_usage_t     usage[NGX_HTTP_QCC_POLICY_FAMILIES];
@@ -60,6 +61,7 @@ typedef struct {
     uint64_t                        limited;   /* 429 for the account */
     uint64_t                        anonymous; /* 401: no identity */
     uint64_t                        unknown;   /* 403: no such client */
+    int64_t                         warned;    /* the period of a warn */
     ngx_uint_t                      nfamilies;
     ngx_http_qcc_policy_family_t    family[NGX_HTTP_QCC_POLICY_FAMILIES];
 } ngx_http_qcc_policy_sh_t;
@@ -295,7 +297,7 @@ ngx_http_qcc_policy_handler(ngx_http_request_t *r)
     time_t                            now;
     int64_t                           day;
     ngx_str_t                         msg;
-    ngx_uint_t                        i, family;
+    ngx_uint_t                        i, family, level;
     ngx_pool_cleanup_t               *cln;
     ngx_http_qcc_policy_sh_t         *sh;
     ngx_http_qcc_policy_ctx_t        *ctx;
@@ -428,9 +430,14 @@ ngx_http_qcc_policy_handler(ngx_http_request_t *r)
         && node->used >= client->budget)
     {
         node->limited++;
+
+        /* a warning once a period, then info: a runaway job floods */
+        level = (node->warned == day) ? NGX_LOG_INFO : NGX_LOG_WARN;
+        node->warned = day;
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(level, r->connection->log, 0,
                       "qcc: policy: client \"%V\" has used its budget of "
                       "%ui calls", &client->name, client->budget);
 
@@ -445,9 +452,13 @@ ngx_http_qcc_policy_handler(ngx_http_request_t *r)
     {
         node->limited++;
         sh->limited++;
+
+        level = (sh->warned == day) ? NGX_LOG_INFO : NGX_LOG_WARN;
+        sh->warned = day;
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(level, r->connection->log, 0,
                       "qcc: policy: zone \"%V\" has used its budget of "
                       "%ui calls, client \"%V\" refused", &zone->name,
                       zone->budget, &client->name);

@@ -214,6 +214,16 @@ for my $l (split /\n/, $p) {
 ok($seen > 20 && !$malformed, "prometheus: $seen well-formed samples");
 
 $t->stop;
+
+# one warning a day per spent budget, the other refusals at info
+my $log = $t->error_log;
+my @warn = $log =~ /\[warn\].*client "batch" has used its budget/g;
+my @info = $log =~ /\[info\].*client "batch" has used its budget/g;
+is(scalar @warn, 1, 'one warning for the spent budget');
+is(scalar @info, 50 + 1 + 3 - 1, 'the other refusals at info');
+is(scalar(() = $log =~ /\[warn\].*zone "acct" has used its budget/g), 1,
+   'one warning for the spent account');
+
 $t->check_error_log;
 
 done_testing;
