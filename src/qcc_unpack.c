@@ -29,13 +29,18 @@ qcc_unpack_write(void *data, const unsigned char *p, size_t n)
 
     ssize_t  w;
 
-    /* the validator sees every byte; the first error sticks */
+    /*
+     * The validator sees every byte; the first error sticks.  After it,
+     * the entry is still read to its end, unwritten, so that its MAC
+     * decides whether the bytes were tampered with: that is the reason
+     * to report, not the JSON error it caused.
+     */
     if (s->json_rc == 0) {
         s->json_rc = qcc_pushjson_feed(s->json, p, n);
     }
 
-    if (s->json_rc != 0) {
-        return -1;
+    if (s->json_rc != 0 || s->err) {
+        return 0;
     }
 
     while (n) {
@@ -176,7 +181,15 @@ qcc_unpack(const qcc_unpack_job_t *job, qcc_unpack_result_t *res)
         sink.err = errno;
     }
 
-    if (sink.json_rc != QCC_PUSHJSON_OK) {
+    /* the ZIP's verdict first: a tampered entry explains bad JSON */
+    if (zrc != QCC_ZIP_OK) {
+        snprintf(res->reason, sizeof(res->reason), "%s: %s", entry->name,
+                 qcc_zip_strerror(zrc));
+        rc = (zrc == QCC_ZIP_ERR_PASSWORD) ? QCC_UNPACK_PASSWORD
+             : (zrc == QCC_ZIP_ERR_IO || zrc == QCC_ZIP_ERR_NOMEM)
+               ? QCC_UNPACK_IO : QCC_UNPACK_ZIP;
+
+    } else if (sink.json_rc != QCC_PUSHJSON_OK) {
         snprintf(res->reason, sizeof(res->reason), "%s: %s", entry->name,
                  qcc_pushjson_error(&json));
         rc = QCC_UNPACK_JSON;
@@ -185,13 +198,6 @@ qcc_unpack(const qcc_unpack_job_t *job, qcc_unpack_result_t *res)
         snprintf(res->reason, sizeof(res->reason),
                  "cannot write the output: %s", strerror(sink.err));
         rc = QCC_UNPACK_IO;
-
-    } else if (zrc != QCC_ZIP_OK) {
-        snprintf(res->reason, sizeof(res->reason), "%s: %s", entry->name,
-                 qcc_zip_strerror(zrc));
-        rc = (zrc == QCC_ZIP_ERR_PASSWORD) ? QCC_UNPACK_PASSWORD
-             : (zrc == QCC_ZIP_ERR_IO || zrc == QCC_ZIP_ERR_NOMEM)
-               ? QCC_UNPACK_IO : QCC_UNPACK_ZIP;
 
     } else {
         rc = QCC_UNPACK_OK;

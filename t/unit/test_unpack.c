@@ -125,6 +125,26 @@ main(void)
     CHECK(strstr(res.reason, "cannot create") != NULL);
     unlink("unpack-out.json");
 
+    /* one flipped ciphertext byte: the MAC, not the JSON, is blamed */
+    {
+        FILE          *f;
+        zipw_buf_t     b;
+
+        es[0] = entry("dd_corp.json", push, "pw");
+        memset(&b, 0, sizeof(zipw_buf_t));
+        zipw_build(&b, es, 1, 0);
+        b.p[es[0].data_off + 16 + 2 + 3] ^= 0x40;
+        f = fopen("unpack-tampered.zip", "wb");
+        fwrite(b.p, 1, b.len, f);
+        fclose(f);
+        free(b.p);
+
+        CHECK_INT(run("unpack-tampered.zip", "pw", &res), QCC_UNPACK_ZIP);
+        CHECK(strstr(res.reason, "dd_corp.json") != NULL);
+        CHECK(access("unpack-out.json", F_OK) != 0);
+        unlink("unpack-tampered.zip");
+    }
+
     /* corp.json is accepted too */
     es[0] = entry("corp.json", push, "pw");
     write_zip("unpack-corp.zip", es, 1);
