@@ -29,7 +29,7 @@ $t->{vars} = { MOCK => $m->port, CLOSED => QccTest::free_port() };
 $t->config(http => <<'EOC')->run or BAIL_OUT('nginx did not start');
 qcc_policy_zone zone=bank:1m;
 qcc_client app1 zone=bank families=radar_ext,yj/Report,rpt budget=3;
-qcc_client app2 zone=bank families=dd_corp_monitor,dd_risk_mnr budget=5;
+qcc_client app2 zone=bank families=dd_corp_monitor,dd_risk_mnr budget=6;
 qcc_client ops zone=bank families=* budget=2;
 
 log_format policy '$remote_user $status client=$qcc_client family=$qcc_family';
@@ -60,6 +60,32 @@ server {
         qcc_client_id $remote_user;
         qcc_sign on;
         proxy_pass http://127.0.0.1:%%MOCK%%/;
+    }
+
+    location /areq/ {
+        # the identity an auth_request answer names
+        auth_request /auth;
+        auth_request_set $app $upstream_http_x_app;
+        qcc_policy bank;
+        qcc_client_id $app;
+        qcc_sign on;
+        proxy_pass http://127.0.0.1:%%MOCK%%/;
+    }
+
+    location = /auth {
+        internal;
+        proxy_pass http://127.0.0.1:%%PORT%%/authsrv;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+    }
+
+    location = /authsrv {
+        # the auth service: names the app of a ticket
+        if ($http_x_ticket = "t2") {
+            add_header X-App app2;
+            return 204;
+        }
+        return 401;
     }
 
     location /hdr/ {
@@ -191,6 +217,16 @@ is($r->{status}, 401, 'no identity: 401');
 like($r->{headers}{'content-type'}, qr{^application/json}, '401: JSON');
 is(jbody($r)->{status}, '401', '401: status in the body');
 
+# auth_request names the app
+$r = $t->http(GET => '/areq/api/dd_risk_mnr/listDdRiskLatestOrderNo',
+              headers => ['X-Ticket' => 't2']);
+is($r->{status}, 200, 'auth_request names app2: 200');
+is($t->http(GET => '/areq/api/radar_ext/createReport?reportType=day',
+            headers => ['X-Ticket' => 't2'])->{status}, 403,
+   'auth_request names app2: its families only');
+is($t->get('/areq/api/dd_risk_mnr/listDdRiskLatestOrderNo')->{status}, 401,
+   'auth_request refusing: its 401, before any policy');
+
 # satisfy any lets the address in; the policy then wants an identity
 $r = $t->get('/any/api/radar_ext/createReport?reportType=day');
 is($r->{status}, 401, 'satisfy any, no credentials: the policy says 401');
@@ -228,7 +264,7 @@ my $s = $json->decode($t->get('/status')->{body});
 my $z = $s->{policy}{bank};
 ok($z, 'status: the zone') or diag(explain($s));
 is($z->{period}, 86400, 'status: a day');
-is($z->{used}, 7, 'status: the account used 7 (3 + 4)');
+is($z->{used}, 8, 'status: the account used 8 (3 + 5)');
 is($z->{no_identity}, 1 + 1, 'status: refused without identity (401)');
 is($z->{unknown_client}, 1, 'status: refused as unknown (403)');
 my $a1 = $z->{clients}{app1};
@@ -249,12 +285,12 @@ ok(!$a1->{families}{dd_corp_monitor}{allowed}, 'status: not allowed');
 is($a1->{families}{other}{denied}, 2, 'status: app1 other denied');
 ok($a1->{families}{rpt}{allowed}, 'status: an allowed family shown');
 my $a2 = $z->{clients}{app2};
-is($a2->{used}, 4, 'status: app2 used 4 (the unreachable call given back)');
+is($a2->{used}, 5, 'status: app2 used 5 (the unreachable call given back)');
 is($a2->{left}, 1, 'status: app2 has 1 left');
-is($a2->{families}{dd_risk_mnr}{calls}, 2 + 1, 'status: app2 dd_risk_mnr');
+is($a2->{families}{dd_risk_mnr}{calls}, 2 + 2, 'status: app2 dd_risk_mnr');
 is($a2->{families}{dd_risk_mnr}{codes}{112}, 1, 'status: QCC 112 counted');
 is($a2->{families}{dd_risk_mnr}{codes}{116}, 1, 'status: QCC 116 counted');
-is($a2->{families}{radar_ext}{denied}, 1, 'status: app2 radar_ext denied');
+is($a2->{families}{radar_ext}{denied}, 2, 'status: app2 radar_ext denied');
 is($z->{clients}{ops}{used}, 0, 'status: the call qcc_guard refused is free');
 is($z->{clients}{ops}{families}{other}{allowed}, JSON::PP::true,
    'status: families=* allows "other"');
@@ -272,7 +308,7 @@ like($p, qr/^qcc_policy_budget_left\{zone="bank",client="app1"\} 0$/m,
      'prometheus: budget left');
 like($p, qr/^qcc_policy_budget_left\{zone="bank",client="app2"\} 1$/m,
      'prometheus: budget left of app2');
-like($p, qr/^qcc_policy_used\{zone="bank",client="app2"\} 4$/m,
+like($p, qr/^qcc_policy_used\{zone="bank",client="app2"\} 5$/m,
      'prometheus: used');
 like($p, qr/^qcc_policy_refused_total\{zone="bank",reason="unknown_client"\} 1$/m,
      'prometheus: unknown clients');
