@@ -4,8 +4,11 @@
 # and budgets.  Allowed calls pass and are signed; another family is 403
 # JSON; the budget+1-th call is 429 JSON with Retry-After up to midnight
 # UTC+8; the other app is unaffected; no identity is 401 JSON; an
-# unknown identity 403; usage per app and family, with QCC's business
-# status codes, in the status endpoint's JSON and Prometheus output.
+# unknown identity 403; identities from a header and from an auth_request
+# service; satisfy any undisturbed; calls that never reach QCC (QCC
+# unreachable, refused by qcc_guard) given back; usage per app and
+# family, with QCC's business status codes, in the status endpoint's JSON
+# and Prometheus output; $qcc_client and $qcc_family in the access log.
 
 use strict;
 use warnings;
