@@ -47,8 +47,9 @@ ngx_http_qcc_callback_handler(ngx_http_request_t *r)
             return rc;
         }
 
+        /* '+' is a space to Java's URLEncoder, which QCC may well use */
         return ngx_http_qcc_callback_process(r, r->args.data, r->args.len,
-                                             0);
+                                             QCC_CALLBACK_PLUS_SPACE);
     }
 
     if (r->method != NGX_HTTP_POST) {
@@ -152,6 +153,7 @@ ngx_http_qcc_callback_process(ngx_http_request_t *r, u_char *in, size_t len,
 {
     u_char                   *scratch;
     ngx_int_t                 rc, status;
+    const char               *json_status;
     qcc_callback_conf_t       conf;
     qcc_callback_args_t       a;
     ngx_http_qcc_loc_conf_t  *qlcf;
@@ -180,13 +182,15 @@ ngx_http_qcc_callback_process(ngx_http_request_t *r, u_char *in, size_t len,
         ngx_explicit_memzero(scratch, len);
 
         status = qcc_callback_http_status(rc);
+        json_status = qcc_callback_status(rc);
 
         if (rc == QCC_CALLBACK_TOO_LARGE && r->method == NGX_HTTP_POST) {
             status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+            json_status = "413";
         }
 
         return ngx_http_qcc_callback_refuse(r, qlcf->callback, status,
-                                            qcc_callback_status(rc),
+                                            json_status,
                                             a.reason ? a.reason
                                                      : "bad request");
     }

@@ -398,6 +398,13 @@ ngx_http_qcc_journal_next(void *data, qcc_journal_rec_t *rec)
 
         ngx_http_qcc_journal_order_rec(o, rec);
         ngx_http_qcc_journal_state_rec(o, &ctx->state);
+
+        /* one order the encoder refuses must not stop the compaction */
+        if (qcc_journal_size(rec) == 0 || qcc_journal_size(&ctx->state) == 0)
+        {
+            continue;
+        }
+
         ctx->state_next = 1;
         return 1;
     }

@@ -45,7 +45,8 @@ server {
     qcc_key AppKey;
     large_client_header_buffers 4 32k;
 
-    location = /qcc/callback/risk { qcc_callback dd_risk_mnr; }
+    location = /qcc/callback/risk { qcc_callback dd_risk_mnr;
+                                    qcc_callback_max_body 64k; }
     location = /qcc/callback/corp { qcc_callback dd_corp_monitor; }
     location = /qcc/status { qcc_status; }
 }
@@ -137,6 +138,11 @@ $r = $t->get('/qcc/callback/corp?' . cb_args());
 is($r->{status}, 200, 'same orderNo, other feed: 200');
 is(status()->{feeds}{dd_corp_monitor}{queued}, 1, 'other feed: its own order');
 
+# '+' as a space, as Java's URLEncoder writes it
+$r = $t->get('/qcc/callback/corp?' . cb_args(orderNo => 'PLUS-1',
+             downloadUrlExpiredTime => '2021-03-16+20%3A19%3A00'));
+is($r->{status}, 200, "GET with '+' for the space: 200");
+
 # a form-encoded POST
 $r = $t->http(POST => '/qcc/callback/corp',
               headers => ['Content-Type' => 'application/x-www-form-urlencoded'],
@@ -199,17 +205,22 @@ $r = $t->http(POST => '/qcc/callback/risk', body => 'x' x 20000,
 is($r->{status}, 413, 'oversized POST: 413');
 like($r->{body}, qr/"status":"413"/, 'oversized POST: JSON');
 
+$r = $t->http(POST => '/qcc/callback/risk', body => cb_args() . '&pad=' . ('x' x 17000),
+              headers => ['Content-Type' => 'application/x-www-form-urlencoded',
+                          'X-Big' => '1']);
+is($r->{status}, 413, 'POST over the parser limit: 413');
+
 $r = $t->get('/qcc/callback/risk?' . cb_args() . '&pad=' . ('x' x 17000));
 is($r->{status}, 414, 'query over 16 KiB: 414');
 like($r->{body}, qr/"status":"414"/, 'query over 16 KiB: JSON');
 
 $s = status();
 is($s->{feeds}{dd_risk_mnr}{queued}, 1, 'refusals queued nothing');
-is($s->{feeds}{dd_risk_mnr}{callbacks}{refused}, scalar(@bad) + 4,
+is($s->{feeds}{dd_risk_mnr}{callbacks}{refused}, scalar(@bad) + 5,
    'refusals counted');
 
 my @warns = grep { /callback refused/ } split /\n/, $t->error_log;
-is(scalar(@warns), scalar(@bad) + 4, 'one warn line per refusal');
+is(scalar(@warns), scalar(@bad) + 5, 'one warn line per refusal');
 ok(!(grep { !/\[warn\]/ } @warns), 'refusals logged at warn');
 
 # --- Prometheus ----------------------------------------------------------------
@@ -234,7 +245,7 @@ $s = status();
 my ($k) = grep { $_->{orderNo} eq 'KILLED-1' } @{ $s->{orders} };
 ok($k, 'after kill -9: order still there');
 is($k && $k->{state}, 'queued', 'after kill -9: queued');
-is($s->{feeds}{dd_corp_monitor}{queued}, 3, 'after kill -9: all corp orders');
+is($s->{feeds}{dd_corp_monitor}{queued}, 4, 'after kill -9: all corp orders');
 is($s->{feeds}{dd_risk_mnr}{queued}, 1, 'after kill -9: the risk order');
 
 # --- a torn last record ------------------------------------------------------
