@@ -15,8 +15,8 @@
 #   ISA-L inflate alone     the same with ISA-L's igzip (streaming)
 #   libdeflate alone        whole-buffer, if libdeflate-dev is installed
 # and prints a markdown table: MB/s of output (10^6 bytes) per second of
-# wall clock and per CPU second (user + sys: steadier when the machine is
-# busy), and peak RSS.  Inputs are kept in
+# wall clock (best run) and per CPU second (user + sys, mean of the runs:
+# steadier when the machine is busy), and peak RSS.  Inputs are kept in
 # build/bench/unzip/ for the next run.
 #
 #   UNZIP_BENCH_BYTES=52428800 UNZIP_BENCH_RUNS=5 bash bench/unzip.sh
@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 B=build
 W=$B/bench/unzip
 SIZE=${UNZIP_BENCH_BYTES:-52428800}
-RUNS=${UNZIP_BENCH_RUNS:-5}
+RUNS=${UNZIP_BENCH_RUNS:-7}
 PW='benchpw'
 
 mkdir -p $W
@@ -66,9 +66,9 @@ for u in qcc-unzip qcc-unzip-isal; do
                               exit 1; }
 done
 
-# measure NAME CMD...: best wall time of RUNS, its CPU time, max RSS
+# measure NAME CMD...: best wall time of RUNS, mean CPU time, max RSS
 measure() {
-    local name=$1 best="" cpu="" rss=0 t0 t1 wall m u s
+    local name=$1 best="" cpu=0 rss=0 t0 t1 wall m u s
     shift
 
     for _ in $(seq "$RUNS"); do
@@ -80,8 +80,8 @@ measure() {
         wall=$(awk "BEGIN { print $t1 - $t0 }")
         if [ -z "$best" ] || awk "BEGIN { exit !($wall < $best) }"; then
             best=$wall
-            cpu=$(awk "BEGIN { print $u + $s }")
         fi
+        cpu=$(awk "BEGIN { print $cpu + ($u + $s) / $RUNS }")
         [ "$m" -gt "$rss" ] && rss=$m
     done
 
@@ -93,7 +93,7 @@ measure() {
 
 echo
 echo "Unzip: $USIZE bytes of JSON, $ZSIZE bytes zipped (AES-256 + Deflate," \
-     "7-Zip), to /dev/null, best of $RUNS; $(nproc) cores," \
+     "7-Zip), to /dev/null, $RUNS runs each; $(nproc) cores," \
      "load $(cut -d' ' -f1 /proc/loadavg) at start"
 echo
 echo '| reader | MB/s (wall) | MB/s (CPU) | wall s | CPU s | peak RSS MB |'
