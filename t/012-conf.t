@@ -72,10 +72,12 @@ like($orig, qr/^\s*#\s*auth_request \/\S+;$/m,
      'qcc.conf: auth_request shown as an alternative');
 like($orig, qr/^\s*#\s*ssl_verify_client\s+on;$/m,
      'qcc.conf: client certificates shown as an alternative');
-like($orig, qr/qcc_queue.*qcc_callback.*qcc_status.*qcc_download_hosts/s,
-     'qcc.conf: a placeholder section for the push receiver');
-unlike($live, qr/^\s*qcc_(queue|callback|status|download_hosts)\b/m,
-       'qcc.conf: push-receiver directives not used yet');
+for my $d (qw(qcc_queue qcc_download_hosts qcc_callback qcc_fetch qcc_retry
+               qcc_reconcile qcc_spool qcc_deliver qcc_status)) {
+    like($live, qr/^\s*$d\b/m, "qcc.conf: the push receiver uses $d");
+}
+like($live, qr/proxy_store \$qcc_download_file;/,
+     'qcc.conf: downloads land through proxy_store');
 
 # The batch limit counts in the zone of qcc_batch_zone; which calls it
 # counts, and per account, is the module's business (t/041-batch.t).
@@ -107,6 +109,8 @@ sub prefixed {
           sub { s{/etc/nginx/qcc\.htpasswd\b}{$d/qcc.htpasswd}g } ],
         [ 'pid', sub { s{^pid /run/nginx\.pid;$}{pid $d/nginx.pid;}mg } ],
         [ 'logs', sub { s{/var/log/nginx/}{$d/}g } ],
+        [ 'push state', sub { s{/var/lib/nginx/qcc/}{$d/qcc/}g } ],
+        [ 'driver socket', sub { s{/run/nginx-qcc\.sock}{$d/qcc.sock}g } ],
         [ 'listen',
           sub { s{^(\s*)listen 8080;$}{${1}listen 127.0.0.1:$port;}mg } ],
         # No DNS in tests: the upstream server by address (the upstream's
