@@ -26,6 +26,7 @@ my $conf = do { local $/; <$fh> };
 close $fh;
 
 my ($d, $port, $mock) = ($t->dir, $t->port, $m->port);
+my $cbport = QccTest::free_port();
 $t->write_file('qcc-secret-key', "SecretKey\n", 0600);
 $t->write_file('qcc.htpasswd',
                "app1:\$apr1\$QccTest1\$Ile1kEaMgkimrR6F6vsuW1\n", 0644);
@@ -39,6 +40,10 @@ my @subst = (
     [ 'pid', sub { s{^pid /run/nginx\.pid;$}{pid $d/nginx.pid;}mg } ],
     [ 'logs', sub { s{/var/log/nginx/}{$d/}g } ],
     [ 'listen', sub { s{^(\s*)listen 8080;$}{${1}listen 127.0.0.1:$port;}mg } ],
+    [ 'push state', sub { s{/var/lib/nginx/qcc/}{$d/qcc/}g } ],
+    [ 'driver socket', sub { s{/run/nginx-qcc\.sock}{$d/qcc.sock}g } ],
+    [ 'callback listen', sub {
+        s{^(\s*)listen 8443;$}{${1}listen 127.0.0.1:$cbport;}mg } ],
     [ 'upstream', sub { s{^(\s*)server pro\.qcc\.com:443;$}{${1}server $up;}mg } ],
     [ 'CA', sub { s{^(\s*proxy_ssl_trusted_certificate )\Q$CA\E;$}{$1$ca;}mg } ],
     [ 'key', sub { s{^(\s*)qcc_key \S+;$}{${1}qcc_key AppKey;}m } ],
@@ -56,6 +61,12 @@ for my $s (@subst) {
     ok($n, "rewritten: $s->[0]");
 }
 $t->write_file('nginx.conf', $conf);
+# the push receiver's state directories, writable by the workers
+my (undef, undef, $uid, $gid) = getpwnam('www-data');
+for my $sub ('qcc', 'qcc/spool', 'qcc/tmp') {
+    mkdir "$d/$sub";
+    chown $uid // 0, $gid // 0, "$d/$sub";
+}
 $t->run or BAIL_OUT('qcc.conf did not start');
 
 my $auth = [ Authorization => 'Basic ' . encode_base64('app1:app1-password', '') ];
