@@ -121,6 +121,9 @@ typedef struct {
     u_char                        *acc;         /* the JSON answer so far */
     size_t                         acc_len;
     size_t                         acc_size;
+    ngx_msec_t                     wait_start;
+    ngx_msec_t                     waited;      /* for $qcc_batch_wait */
+    unsigned                       limited:1;
     unsigned                       body_read:1;
     unsigned                       rewrite:1;
 } ngx_http_qcc_guard_ctx_t;
@@ -152,6 +155,8 @@ static ngx_int_t ngx_http_qcc_guard_busy(ngx_http_request_t *r);
 static ngx_http_qcc_guard_ctx_t *ngx_http_qcc_guard_get_ctx(
     ngx_http_request_t *r, ngx_uint_t create);
 static ngx_int_t ngx_http_qcc_guard_files_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_qcc_guard_wait_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_qcc_guard_init_zone(ngx_shm_zone_t *shm_zone,
@@ -287,6 +292,9 @@ static ngx_http_variable_t  ngx_http_qcc_guard_vars[] = {
     { ngx_string("qcc_files_host"), NULL, ngx_http_qcc_guard_files_variable,
       offsetof(ngx_http_qcc_guard_ctx_t, files_host),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("qcc_batch_wait"), NULL, ngx_http_qcc_guard_wait_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -695,6 +703,37 @@ ngx_http_qcc_guard_files_variable(ngx_http_request_t *r,
 }
 
 
+/* milliseconds a batch-assignment call waited for its slot */
+
+static ngx_int_t
+ngx_http_qcc_guard_wait_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                    *p;
+    ngx_http_qcc_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_qcc_guard_get_ctx(r, 0);
+
+    if (ctx == NULL || !ctx->limited) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+    v->len = ngx_sprintf(p, "%M", ctx->waited) - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 /* --- the concurrency limit ------------------------------------------------ */
 
 static ngx_int_t
@@ -730,6 +769,8 @@ ngx_http_qcc_guard_limit(ngx_http_request_t *r,
 
     ctx->zone = glcf->zone;
     ctx->deadline = ngx_current_msec + glcf->wait;
+    ctx->wait_start = ngx_current_msec;
+    ctx->limited = 1;
 
     rc = ngx_http_qcc_guard_take_locked(z, glcf, ctx);
 
@@ -1009,11 +1050,14 @@ ngx_http_qcc_guard_wait_handler(ngx_http_request_t *r)
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
+    ctx->waited = ngx_current_msec - ctx->wait_start;
+
     switch (rc) {
 
     case NGX_HTTP_QCC_GUARD_TAKEN:
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "qcc guard: batch slot taken after waiting");
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "qcc guard: batch slot taken after %M ms",
+                       ctx->waited);
 
         if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

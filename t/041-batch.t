@@ -27,6 +27,7 @@ $t->{vars} = { MOCK => $m->port };
 
 $t->config(workers => 2, http => <<'EOC')->run or BAIL_OUT('no nginx');
 qcc_batch_zone zone=qcc_batch:64k;
+log_format batch '$arg_loginName $qcc_batch_wait';
 
 server {
     listen 127.0.0.1:%%PORT%%;
@@ -53,6 +54,7 @@ server {
         qcc_key OtherKey;
         qcc_secret_key_file %%PREFIX%%/other;
         qcc_batch_limit zone=qcc_batch concurrency=1 queue=5 wait=5s;
+        access_log %%PREFIX%%/batch.log batch;
         proxy_pass http://127.0.0.1:%%MOCK%%/;
     }
 
@@ -293,6 +295,10 @@ my @order = map { $m->arg($_, 'loginName') }
             @{ $m->requests(path => "/api/radar_ext/$batch[0]") };
 is(join(',', @order), 'u1,u2,u3,u4', 'one at a time: in arrival order');
 is($m->stats->{max_in_flight_api}, 1, 'one at a time: never two');
+my %waited = map { split / / } split /\n/, $t->read_file('batch.log') // '';
+is($waited{u1}, 0, '$qcc_batch_wait: the first did not wait');
+ok(($waited{u4} // 0) > 600 && ($waited{u4} // 0) < 1500,
+   "\$qcc_batch_wait: the fourth waited for three calls ($waited{u4} ms)");
 
 # --- a wait that runs out, a client that leaves the queue ----------------------
 
