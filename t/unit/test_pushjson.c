@@ -600,7 +600,7 @@ static void
 test_caps(void)
 {
     char    *buf;
-    size_t   n;
+    size_t   n, k;
     run_t    r, o;
 
     buf = malloc(4 * 1024 * 1024);
@@ -638,6 +638,30 @@ test_caps(void)
     run_all(buf, n, 64, &r);
     CHECK_INT(r.rc, QCC_PUSHJSON_ERR_RECORD_SIZE);
     CHECK_STR(r.err, "record 1 at byte 40: larger than 64 bytes");
+
+    /* top-level keys are kept for the duplicate check: 1024 bytes */
+    /* (each key costs its length + 2: 84 * 12 + 4 + 10 = 1022) */
+    n = (size_t) sprintf(buf, "{");
+    for (k = 0; k < 84; k++) {
+        n += (size_t) sprintf(buf + n, "\"key%07zu\":%zu,", k, k);
+    }
+    n += (size_t) sprintf(buf + n, "\"k\\u0031\":1,\"pushDate\":\"d\"}");
+    run_all(buf, n, 0, &r);
+    CHECK_INT(r.rc, QCC_PUSHJSON_ERR_TOTALSIZE);
+    n += (size_t) sprintf(buf + n - 1, ",\"result\":[]}") - 1;
+    run_all(buf, n, 0, &r);
+    CHECK_INT(r.rc, QCC_PUSHJSON_ERR_KEYS);
+    CHECK(strstr(r.err, "top-level keys longer than 1024 bytes") != NULL);
+    CHECK_INT(r.offset, n - 11);
+
+    memcpy(buf, "{\"", 2);
+    memset(buf + 2, 'k', 2000);
+    memcpy(buf + 2002, "\":1}", 4);
+    run(buf, 2006, 0, 0, 0, &r, 0, 0);
+    CHECK_INT(r.rc, QCC_PUSHJSON_ERR_KEYS);
+    CHECK_INT(r.offset, 2 + 1022);
+    run(buf, 2006, 0, 1, 0, &o, 0, 0);
+    CHECK(same(&r, &o));
 
     /* other members are scanned, never held, whatever their size */
     n = fat_record(buf, "{\"other\":[", 3 * 1024 * 1024,
