@@ -14,9 +14,13 @@
 # run the three back to back in a rotating order; the ratios are medians
 # of per-round ratios, so that drift of the machine hits all three alike.
 #
+# Also counts the instructions the gateway executes per request (valgrind's
+# callgrind), which the rest of the machine does not disturb.
+#
 # Prints a markdown table and writes it to build/bench/sign.md.
 # Knobs: BENCH_THREADS (2), BENCH_CONNS (50), BENCH_DURATION (5s),
-# BENCH_WARMUP (3s), BENCH_ROUNDS (9), BENCH_WORKERS (1, gateway workers).
+# BENCH_WARMUP (3s), BENCH_ROUNDS (9), BENCH_WORKERS (1, gateway workers),
+# BENCH_CG_N1 / BENCH_CG_N2 (500 / 2500 requests under callgrind).
 # Everything listens on 127.0.0.1 and is stopped by PID at the end.
 
 set -euo pipefail
@@ -44,7 +48,7 @@ die() { say "$*"; exit 1; }
 # --- extras ------------------------------------------------------------------
 
 missing=""
-for p in wrk libnginx-mod-http-lua; do
+for p in wrk libnginx-mod-http-lua valgrind; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
         | grep -q "install ok installed" || missing="$missing $p"
 done
@@ -327,13 +331,65 @@ r_lua=$(r3 "$(median <<< "$R_SL")")
 lua_plain=$(r3 "$(median <<< "$R_LP")")
 verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? "met" : "NOT met" }'; }
 
+# --- instructions per request (callgrind) -------------------------------
+#
+# Throughput on a shared machine moves with everything else that runs;
+# the instructions the gateway process executes per request do not.  The
+# gateway runs single-process under callgrind, once with N1 and once with
+# N2 requests on one keep-alive connection; the difference divided by
+# N2 - N1 is the user-space cost of one request (the kernel's share, most
+# of a proxied request, is not counted, so these ratios are an upper bound
+# of the throughput ratios).
+
+N1=${BENCH_CG_N1:-500}
+N2=${BENCH_CG_N2:-2500}
+GW_PID=$(cat "$WORK/gateway/nginx.pid")
+kill -QUIT "$GW_PID"
+for _ in $(seq 100); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
+
+# instructions LOC N: the total Ir of a callgrind run serving N requests.
+instructions() {
+    local loc=$1 n=$2 cg=$WORK/gateway/callgrind.out vp
+    rm -f "$cg"
+    valgrind --tool=callgrind --callgrind-out-file="$cg" \
+        "$NGINX" -p "$WORK/gateway/" -c "$WORK/gateway/nginx.conf" \
+        -g 'daemon off; master_process off;' \
+        2> "$WORK/gateway/valgrind.log" &
+    vp=$!
+    PIDS+=("$vp")
+    for _ in $(seq 300); do listening "$GW" && break; sleep 0.1; done
+    python3 - "$GW" "/$loc/$REQ" "$n" <<'PY' || die "$loc: requests under callgrind failed"
+import http.client, sys
+port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+for _ in range(n):
+    c.request("GET", path)
+    r = c.getresponse()
+    r.read()
+    if r.status != 200:
+        sys.exit("status %d" % r.status)
+PY
+    kill -QUIT "$vp"
+    wait "$vp" || true
+    sed -n 's/^\(summary\|totals\): \([0-9]*\).*/\2/p' "$cg" | head -1
+}
+
+declare -A IR
+for loc in "${LOCS[@]}"; do
+    a=$(instructions "$loc" "$N1")
+    b=$(instructions "$loc" "$N2")
+    [ -n "$a" ] && [ -n "$b" ] || die "$loc: no callgrind totals"
+    IR[$loc]=$(( (b - a) / (N2 - N1) ))
+    say "$loc: ${IR[$loc]} instructions/request in the gateway process"
+done
+
 mkdir -p "$OUT"
 {
-    echo "| gateway location | requests/s | p99 latency | vs plain | gateway CPU per request |"
-    echo "|---|---:|---:|---:|---:|"
-    printf '| plain `proxy_pass` (ceiling) | %.0f | %.2f ms | 1.000 | %.1f µs |\n' "$M_plain" "$L_plain" "$C_plain"
-    printf '| `qcc_sign on` | %.0f | %.2f ms | %s | %.1f µs |\n' "$M_sign" "$L_sign" "$r_plain" "$C_sign"
-    printf '| Lua (`access_by_lua_block`, `ngx.md5`) | %.0f | %.2f ms | %s | %.1f µs |\n' "$M_lua" "$L_lua" "$lua_plain" "$C_lua"
+    echo "| gateway location | requests/s | p99 latency | vs plain | gateway CPU per request | instructions per request (user space) |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    printf '| plain `proxy_pass` (ceiling) | %.0f | %.2f ms | 1.000 | %.1f µs | %d |\n' "$M_plain" "$L_plain" "$C_plain" "${IR[plain]}"
+    printf '| `qcc_sign on` | %.0f | %.2f ms | %s | %.1f µs | %d (+%d) |\n' "$M_sign" "$L_sign" "$r_plain" "$C_sign" "${IR[sign]}" $(( IR[sign] - IR[plain] ))
+    printf '| Lua (`access_by_lua_block`, `ngx.md5`) | %.0f | %.2f ms | %s | %.1f µs | %d (+%d) |\n' "$M_lua" "$L_lua" "$lua_plain" "$C_lua" "${IR[lua]}" $(( IR[lua] - IR[plain] ))
     echo
     echo "sign/plain = **$r_plain** (per round $(range <<< "$R_SP"); goal >= 0.97: $(verdict "$r_plain" 0.97)),"
     echo "sign/lua = **$r_lua** (per round $(range <<< "$R_SL"); goal > 1: $(verdict "$r_lua" 1.0000001))."
@@ -341,7 +397,9 @@ mkdir -p "$OUT"
     echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency against /<location>/$REQ;"
     echo "medians of $ROUNDS rounds (ratios: median of the per-round ratios), after a"
     echo "$WARMUP warm-up each; gateway worker_processes $WORKERS, upstream 1 worker,"
-    echo "keepalive to the upstream; $(date -u '+%Y-%m-%d %H:%M UTC'),"
+    echo "keepalive to the upstream. Instructions: callgrind, the gateway"
+    echo "single-process, ($N2 - $N1) requests on one keep-alive connection."
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'),"
     echo "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)),"
     echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(uname -sr); load average"
     echo "$LOAD0 before, $(cut -d' ' -f1-3 /proc/loadavg) after."
