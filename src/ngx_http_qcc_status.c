@@ -221,6 +221,8 @@ ngx_http_qcc_status_prometheus(ngx_http_request_t *r,
     }
 
     if (q == NULL) {
+        /* an empty body would be a zero-size buffer: say why instead */
+        b->last = ngx_sprintf(b->last, "# no qcc_queue is configured\n");
         return ngx_http_qcc_status_send(r, b, "text/plain; version=0.0.4");
     }
 
