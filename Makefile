@@ -130,6 +130,15 @@ test: deps
 	$(MAKE) unit unit-san fuzz-replay
 	$(MAKE) prove
 
+# --- long runs ----------------------------------------------------------------
+
+# A push of about 500 MB, end to end; part of `make reliability`.
+.PHONY: large
+large: deps all
+	QCC_TEST_LARGE=1 prove -I t/lib t/063-large.t
+
+reliability: large
+
 # --- running ----------------------------------------------------------------
 
 run: deps all
