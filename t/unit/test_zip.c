@@ -3,6 +3,7 @@
  * memory by zipw.h: every layout it must read, and the hostile ones.
  */
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -970,6 +971,72 @@ test_api(void)
 }
 
 
+typedef struct {
+    zipw_buf_t           *b;
+    const unsigned char  *want;
+    size_t                want_len;
+    int                   ok;
+} thread_job_t;
+
+
+static void *
+thread_run(void *arg)
+{
+    int            i;
+    sink_t         out;
+    thread_job_t  *job = arg;
+
+    memset(&out, 0, sizeof(out));
+    job->ok = 1;
+
+    for (i = 0; i < 4; i++) {
+        if (unzip_b(job->b, "secret", &out) != QCC_ZIP_OK
+            || out.len != job->want_len
+            || memcmp(out.p, job->want, out.len) != 0)
+        {
+            job->ok = 0;
+        }
+    }
+
+    free(out.p);
+
+    return NULL;
+}
+
+
+/* No shared state: archives read in parallel threads (as in nginx's
+   thread pool) give the right bytes. */
+static void
+test_threads(void)
+{
+    int             i;
+    size_t          tlen;
+    pthread_t       t[4];
+    zipw_buf_t      b[4];
+    zipw_entry_t    e;
+    thread_job_t    job[4];
+    unsigned char  *text;
+
+    text = qcc_json(400000, &tlen);
+
+    for (i = 0; i < 4; i++) {
+        make_one(&b[i], &e, text, tlen, 1 + i % 3, 1 + i % 2, 8 * (i % 2));
+        job[i].b = &b[i];
+        job[i].want = text;
+        job[i].want_len = tlen;
+        CHECK_INT(pthread_create(&t[i], NULL, thread_run, &job[i]), 0);
+    }
+
+    for (i = 0; i < 4; i++) {
+        CHECK_INT(pthread_join(t[i], NULL), 0);
+        CHECK(job[i].ok);
+        free(b[i].p);
+    }
+
+    free(text);
+}
+
+
 int
 main(void)
 {
@@ -985,6 +1052,7 @@ main(void)
     test_structure();
     test_flips();
     test_api();
+    test_threads();
 
     return UNIT_DONE("test_zip");
 }
