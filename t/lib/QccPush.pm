@@ -27,6 +27,7 @@ sub push_conf {
         ? '' : 'qcc_deliver /deliver;';
     my $lease = $o{lease} || '30s';
     my $extra = $o{extra} || '';
+    my $deliver_to = $o{deliver_to} || 'http://127.0.0.1:%%MOCK%%/app/push';
     return <<"EOC";
 qcc_queue zone=qcc:4m journal=%%PREFIX%%/qcc.journal;
 qcc_download_hosts 127.0.0.1:%%MOCK%%;
@@ -67,7 +68,7 @@ server {
     location = /deliver {
         internal;
         client_max_body_size 0;
-        proxy_pass http://127.0.0.1:%%MOCK%%/app/push;
+        proxy_pass $deliver_to;
     }
 $extra
 }
