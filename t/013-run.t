@@ -4,6 +4,10 @@
 # - the sandbox: the mock QCC and nginx start, the printed curl calls come
 #   back signed (status 200 from the mock, which answers 107 to unsigned
 #   calls), and a second qcc-run on the same port refuses to start;
+# - the sandbox's whole push flow: the mock pushes one order of each feed
+#   shortly after start, the gateway delivers both into the spool byte
+#   for byte; the printed push command brings a third; the status
+#   endpoint and its Prometheus metrics (strictly parsed) show them;
 # - SIGTERM to the script alone, or to its whole process group, stops
 #   everything it started (nginx master and workers, the mock) and frees
 #   the ports;
@@ -16,6 +20,9 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use QccTest;
+use QccProm;
+use JSON::PP;
+use HTTP::Tiny;
 use POSIX qw(setpgid WNOHANG);
 use Time::HiRes qw(sleep time);
 
@@ -40,6 +47,7 @@ sub start_run {
     my %env = (QCC_RUN_PORT => $r{port}, QCC_RUN_DIR => $r{dir},
                QCC_RUN_MOCK_PORT => QccTest::free_port(),
                QCC_RUN_MODULE => $QccTest::MODULE,
+               QCC_RUN_SPOOL => "$r{dir}-spool",
                %{ $o{env} || {} });
     $r{mock_port} = $env{QCC_RUN_MOCK_PORT};
     my $pid = fork // die "fork: $!";
@@ -204,6 +212,68 @@ like($res->{body}, qr/"Status":\s*"200"/, 'CreateReport: Status 200 (signed)');
 $res = $t->get('/api/radar_ext/createReport?reportType=day&key=x',
                port => $r->{mock_port});
 like($res->{body}, qr/"status":\s*"107"/, 'unsigned call to the mock: 107');
+
+# --- the sandbox's push flow -------------------------------------------------
+
+my $spool = "$r->{dir}-spool";
+like($out, qr{\Q$spool\E/dd_risk_mnr/<orderNo>\.json}, 'sandbox: says where the risk orders land');
+like($out, qr{\Q$spool\E/dd_corp_monitor/<orderNo>\.json}, 'sandbox: and the corp orders');
+my ($push_url, $push_body) =
+    $out =~ m{curl -X POST -d '(\{[^']*\})' '(http://127\.0\.0\.1:\d+/__mock/push)'}
+    ? ($2, $1) : ();
+ok($push_url, 'sandbox: prints how to trigger another push');
+
+# Both feeds' orders, delivered into the spool: the same bytes the mock
+# zipped (it keeps the plaintext in files/plain/<orderNo>/).
+sub spooled {
+    my %f;
+    for my $feed (qw(dd_risk_mnr dd_corp_monitor)) {
+        $f{$feed} = [ map { m{/([^/]+)\.json$} } glob "$spool/$feed/*.json" ];
+    }
+    return \%f;
+}
+my $end = time + 30;
+my $sp = spooled();
+while (time < $end && (!@{ $sp->{dd_risk_mnr} } || !@{ $sp->{dd_corp_monitor} })) {
+    sleep 0.2;
+    $sp = spooled();
+}
+my %plain = (dd_risk_mnr => 'dd_risk_corp.json', dd_corp_monitor => 'dd_corp.json');
+for my $feed (qw(dd_risk_mnr dd_corp_monitor)) {
+    is(scalar @{ $sp->{$feed} }, 1, "sandbox: one $feed order pushed and spooled")
+        or diag(output($r));
+    my $no = $sp->{$feed}[0] // 'none';
+    my $got = $t->read_file("$spool/$feed/$no.json");
+    my $want = $t->read_file("$r->{dir}/files/plain/$no/$plain{$feed}");
+    ok(defined $got && defined $want && $got eq $want,
+       "sandbox: $feed order $no spooled byte for byte");
+}
+
+my $st = eval { decode_json($t->get('/qcc/status', port => $port)->{body}) } || {};
+is($st->{feeds}{$_}{delivered}, 1, "sandbox: status shows the $_ order delivered")
+    for qw(dd_risk_mnr dd_corp_monitor);
+
+# Another push, as printed.
+my $pr = HTTP::Tiny->new(timeout => 20)->post($push_url,
+    { content => $push_body, headers => { 'Content-Type' => 'application/json' } });
+ok($pr->{success}, 'sandbox: the printed push command works')
+    or diag("$pr->{status} $pr->{content}");
+$end = time + 20;
+sleep 0.2 while time < $end && @{ spooled()->{dd_corp_monitor} } < 2;
+is(scalar @{ spooled()->{dd_corp_monitor} }, 2, 'sandbox: the second corp order spooled');
+
+my $prom = $t->get('/qcc/status?format=prometheus', port => $port);
+my ($pm, @err) = QccProm::parse($prom->{body});
+ok(!@err, 'sandbox: Prometheus output parses') or diag(join "\n", @err);
+is(QccProm::value($pm, 'qcc_orders_delivered_total', feed => 'dd_corp_monitor'), 2,
+   'sandbox: metrics count two corp deliveries');
+is(QccProm::value($pm, 'qcc_delivery_seconds_count', feed => 'dd_risk_mnr'), 1,
+   'sandbox: push-to-delivered histogram');
+cmp_ok(QccProm::total($pm, 'qcc_calls_total', family => 'radar_ext'), '>=', 1,
+       'sandbox: proxied calls counted');
+like($t->read_file("$r->{dir}/logs/access.log") // '',
+     qr{"GET /qcc/api/radar_ext/createReport\?reportType=day HTTP/1\.1" 200 .* qcc=200 },
+     'sandbox: the access log has the business status');
 
 # A second gateway on the same port refuses and stops nothing.
 my $r2 = start_run(n => 2, port => $port);
