@@ -11,7 +11,8 @@
  *     at the very start is skipped (Windows tools write one; cJSON skips it
  *     too);
  *   - it is an object whose keys are unique (decoded, compared bytewise)
- *     and total at most QCC_PUSHJSON_KEYS_MAX bytes;
+ *     and total at most QCC_PUSHJSON_KEYS_MAX bytes (each key counts its
+ *     length + 2);
  *   - "pushDate": a string of 1 to QCC_PUSHJSON_DATE_MAX bytes, no NUL;
  *   - "totalSize": a non-negative integer written as plain digits (no sign,
  *     fraction or exponent), at most 15 digits; a string holding such
@@ -26,9 +27,13 @@
  *   - other top-level members are allowed and validated without being
  *     buffered.
  *
+ * Memory: the context (about 1.7 KB, no allocation at init), one record
+ * buffer growing by doubling from 4 KB up to record_max, and with
+ * QCC_PUSHJSON_NO_CJSON the record's decoded id (64 bytes up, at most the
+ * record's size); plus, in cJSON mode, the tree of one record at a time.
  * The scanner keeps its container stack in the context: no recursion.
  * Chunks may split the input anywhere; the verdict, code, offset and
- * reason never depend on where.
+ * reason never depend on where.  No global state: one context per thread.
  */
 
 #ifndef QCC_PUSHJSON_H
