@@ -102,6 +102,7 @@ typedef struct {
     ngx_uint_t                  feed;
     u_char                      order_no[QCC_CALLBACK_ORDER_NO_MAX];
     size_t                      order_no_len;
+    time_t                      next_try;
 } ngx_http_qcc_due_t;
 
 
@@ -768,9 +769,10 @@ ngx_http_qcc_fetch_tick(ngx_event_t *ev)
     time_t                      now;
     u_char                      buf[64];
     ngx_str_t                   args;
-    ngx_uint_t                  i, n, busy, reconcile[NGX_HTTP_QCC_FEEDS];
+    ngx_uint_t                  i, j, k, m, n, busy;
+    ngx_uint_t                  reconcile[NGX_HTTP_QCC_FEEDS];
     ngx_queue_t                *qu;
-    ngx_http_qcc_due_t          due[NGX_HTTP_QCC_KICKS_MAX];
+    ngx_http_qcc_due_t          due[NGX_HTTP_QCC_KICKS_MAX], tmp;
     ngx_http_qcc_queue_t       *q;
     ngx_http_qcc_order_t       *o;
     ngx_http_qcc_fetch_conf_t  *fcf;
@@ -835,13 +837,36 @@ ngx_http_qcc_fetch_tick(ngx_event_t *ev)
             }
 
             due[n].feed = o->feed;
+            due[n].next_try = o->next_try;
             due[n].order_no_len = o->order_no_len;
             ngx_memcpy(due[n].order_no, o->order_no, o->order_no_len);
             n++;
         }
 
-        n = (busy >= fcf->concurrency) ? 0 : ngx_min(n, fcf->concurrency
+        k = (busy >= fcf->concurrency) ? 0 : ngx_min(n, fcf->concurrency
                                                        - busy);
+
+        /*
+         * the free slots go to the orders due the longest: an order just
+         * retried waits behind the others, so none is starved
+         */
+        for (i = 0; i < k; i++) {
+            m = i;
+
+            for (j = i + 1; j < n; j++) {
+                if (due[j].next_try <= due[m].next_try) {
+                    m = j;
+                }
+            }
+
+            if (m != i) {
+                tmp = due[i];
+                due[i] = due[m];
+                due[m] = tmp;
+            }
+        }
+
+        n = k;
     }
 
     ngx_shmtx_unlock(&q->shpool->mutex);
