@@ -22,6 +22,13 @@ our $ROOT = abs_path(dirname(__FILE__) . '/../..');
 our $NGINX = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 our $MODULE = $ENV{TEST_QCC_MODULE} || "$ROOT/build/ngx_http_qcc_module.so";
 
+# TEST_QCC_VALGRIND=1: nginx runs as one process (master_process off,
+# daemon off) under valgrind memcheck, a child of the test; its reports go
+# to TEST_QCC_VALGRIND_LOGS (default: the prefix), vg.<test>.<pid>.log,
+# for t/bin/valgrind-summary (make prove-valgrind).  Waits are longer.
+our $VALGRIND = $ENV{TEST_QCC_VALGRIND};
+our $SLOW = $VALGRIND ? 20 : 1;
+
 my @instances;
 
 sub new {
@@ -105,13 +112,16 @@ sub config {
     my $main = $c{main} || '';
     my $http = $c{http} || '';
     my $workers = $c{workers} || $self->{workers};
-    my $level = $c{log_level} || $self->{log_level};
+    # TEST_QCC_LOG_LEVEL: every server at that level (make secrets-check)
+    my $level = $ENV{TEST_QCC_LOG_LEVEL} || $c{log_level}
+                || $self->{log_level};
     my $user = $c{user} || 'www-data';
+    my $mp = $VALGRIND ? 'off' : 'on';
     my $conf = <<"EOC";
 load_module $MODULE;
 user $user;
-daemon on;
-master_process on;
+daemon $mp;
+master_process $mp;
 worker_processes $workers;
 pid $d/nginx.pid;
 error_log $d/error.log $level;
@@ -141,6 +151,7 @@ sub test_config {
 sub run {
     my ($self) = @_;
     unlink "$self->{dir}/nginx.pid";
+    return $self->run_valgrind if $VALGRIND;
     my $out = `$NGINX -p $self->{dir}/ -c $self->{dir}/nginx.conf 2>&1`;
     if ($? != 0) {
         diag("nginx failed to start:\n$out");
@@ -152,17 +163,63 @@ sub run {
     return $self;
 }
 
+sub run_valgrind {
+    my ($self) = @_;
+    $self->reap;
+    my $logs = $ENV{TEST_QCC_VALGRIND_LOGS} || $self->{dir};
+    make_path($logs);
+    (my $name = $0) =~ s{.*/}{};
+    $name =~ s/\.t$//;
+    my @vg = ('valgrind', '--tool=memcheck', '--leak-check=full',
+              '--show-leak-kinds=definite,indirect',
+              '--errors-for-leak-kinds=definite', '--num-callers=40',
+              '--error-limit=no', '--keep-debuginfo=yes',
+              "--log-file=$logs/vg.$name.%p.log",
+              "--suppressions=$ROOT/t/valgrind.supp");
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$self->{dir}/nginx.out";
+        open STDERR, '>&', \*STDOUT;
+        exec { $vg[0] } @vg, $NGINX, '-p', "$self->{dir}/", '-c',
+            "$self->{dir}/nginx.conf"
+            or POSIX::_exit(127);
+    }
+    push @{ $self->{children} }, $pid;
+    $self->wait_pid or return undef;
+    $self->wait_port($self->{port}) or return undef;
+    $self->{running} = 1;
+    return $self;
+}
+
+# Children of the test (valgrind runs) that have exited are reaped; true
+# when $pid is one of ours and gone, or not ours and not there.
+sub reap {
+    my ($self, $pid) = @_;
+    my $gone;
+    for my $c (@{ $self->{children} || [] }) {
+        next unless waitpid($c, WNOHANG) == $c;
+        $gone = 1 if defined $pid && $c == $pid;
+        $c = 0;
+    }
+    @{ $self->{children} } = grep { $_ } @{ $self->{children} || [] };
+    return 1 if $gone;
+    return defined $pid ? !kill(0, $pid) : 0;
+}
+
 sub pid {
     my ($self) = @_;
     my $pid = $self->read_file('nginx.pid');
     return undef unless defined $pid;
     chomp $pid;
-    return $pid;
+    # a pid file nginx is still writing
+    return $pid =~ /^\d+$/ ? $pid : undef;
 }
 
 sub wait_pid {
     my ($self) = @_;
-    for (1 .. 100) {
+    for (1 .. 100 * $SLOW) {
         return 1 if defined $self->pid && kill(0, $self->pid);
         sleep 0.05;
     }
@@ -172,7 +229,7 @@ sub wait_pid {
 
 sub wait_port {
     my ($self, $port) = @_;
-    for (1 .. 100) {
+    for (1 .. 100 * $SLOW) {
         my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
         if ($s) { close $s; return 1; }
         sleep 0.05;
@@ -190,8 +247,8 @@ sub stop {
     return unless $pid;
     for my $sig (qw(QUIT TERM KILL)) {
         kill $sig, $pid;
-        for (1 .. 100) {
-            return 1 unless kill 0, $pid;
+        for (1 .. 100 * $SLOW) {
+            return 1 if $self->reap($pid);
             sleep 0.05;
         }
     }
