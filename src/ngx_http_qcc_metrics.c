@@ -7,10 +7,12 @@
  * with atomic additions and no lock, in a shared zone of fixed size named
  * "qcc_metrics": by API family (radar_ext, yj, rpt, dd_risk_mnr,
  * dd_corp_monitor, other) and HTTP status; by the QCC business status of
- * the answer; the upstream response time as a histogram; and, on signed
- * answers that came from QCC (not from a cache), the offset of QCC's
- * Date header from the local clock.  The callback, driver and status
- * locations have counters of their own and are not counted here.
+ * the answer; the upstream response time as a histogram.  The callback,
+ * driver and status locations have counters of their own and are not
+ * counted here.  On every signed answer that came from QCC (not from a
+ * cache), in requests and subrequests alike (the fetcher's and the
+ * reconciler's calls), the offset of QCC's Date header from the local
+ * clock is kept.
  *
  * The business status is read by a body filter with the policy module's
  * streaming scanner (qcc_policy_scan(), src/qcc_policy.c) from the first
@@ -78,6 +80,7 @@ static ngx_uint_t ngx_http_qcc_metrics_family(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_qcc_metrics_bucket(const ngx_uint_t *bounds,
     ngx_uint_t value);
 static int ngx_http_qcc_metrics_business(ngx_http_request_t *r);
+static void ngx_http_qcc_metrics_clock(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qcc_metrics_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qcc_metrics_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -217,7 +220,6 @@ static ngx_int_t
 ngx_http_qcc_metrics_log_handler(ngx_http_request_t *r)
 {
     int                                status;
-    time_t                             date;
     ngx_uint_t                         f, code, ms, i;
     ngx_http_upstream_t               *u;
     ngx_http_qcc_loc_conf_t           *qlcf;
@@ -292,19 +294,47 @@ ngx_http_qcc_metrics_log_handler(ngx_http_request_t *r)
                                 ngx_http_qcc_latency_bounds, ms)], 1);
     (void) ngx_atomic_fetch_add(&m->latency_ms[f], ms);
 
-    /* QCC's clock, from a signed answer it has just sent */
+    return NGX_OK;
+}
 
-    if (qlcf->sign && !r->cached && u->headers_in.date) {
-        date = ngx_parse_http_time(u->headers_in.date->value.data,
-                                   u->headers_in.date->value.len);
 
-        if (date != NGX_ERROR) {
-            m->clock_offset = (ngx_atomic_uint_t) (date - ngx_time());
-            m->clock_time = (ngx_atomic_uint_t) ngx_time();
-        }
+/*
+ * QCC's clock, from the Date header of a signed answer it has just sent
+ * (not one from a cache): in any request or subrequest of a signed
+ * location, so that the fetcher's and reconciler's calls count too.
+ */
+
+static void
+ngx_http_qcc_metrics_clock(ngx_http_request_t *r)
+{
+    time_t                             date, now;
+    ngx_table_elt_t                   *h;
+    ngx_http_qcc_metrics_sh_t         *m;
+    ngx_http_qcc_metrics_main_conf_t  *mmcf;
+
+    h = r->upstream->headers_in.date;
+
+    if (h == NULL || r->cached) {
+        return;
     }
 
-    return NGX_OK;
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_qcc_metrics_module);
+
+    if (mmcf->zone == NULL || mmcf->zone->data == NULL) {
+        return;
+    }
+
+    date = ngx_parse_http_time(h->value.data, h->value.len);
+
+    if (date == NGX_ERROR) {
+        return;
+    }
+
+    m = mmcf->zone->data;
+    now = ngx_time();
+
+    m->clock_offset = (ngx_atomic_uint_t) (date - now);
+    m->clock_time = (ngx_atomic_uint_t) now;
 }
 
 
@@ -375,15 +405,19 @@ ngx_http_qcc_metrics_header_filter(ngx_http_request_t *r)
     ngx_http_qcc_loc_conf_t     *qlcf;
     ngx_http_qcc_metrics_ctx_t  *ctx;
 
-    if (r != r->main || r->upstream == NULL
-        || r->headers_out.content_encoding != NULL)
-    {
+    if (r->upstream == NULL) {
         return ngx_http_next_header_filter(r);
     }
 
     qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qcc_module);
 
     if (!qlcf->sign) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ngx_http_qcc_metrics_clock(r);
+
+    if (r != r->main || r->headers_out.content_encoding != NULL) {
         return ngx_http_next_header_filter(r);
     }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 
 # qcc_metrics and the log variables, against the mock QCC:
+# - the clock offset is also measured on the fetcher's signed subrequests;
 # - the status endpoint's Prometheus output passes a strict parser of the
 #   text format (t/lib/QccProm.pm), before and after traffic;
 # - calls are counted by API family and HTTP status, the business status
@@ -180,6 +181,25 @@ is(QccProm::value($p, 'qcc_callbacks_total', feed => 'dd_risk_mnr',
                   outcome => 'ok'), 1, 'callback counted by outcome');
 is(QccProm::total($p, 'qcc_calls_total', family => 'dd_risk_mnr'), 0,
    'the callback is not counted as a call');
+
+# The fetcher's signed getDownloadUrl call (a subrequest: an expired link
+# is renewed first) measures the clock too, without any client call.
+$m->behave(clock_offset => 300);
+my $late = $m->order(feed => 'dd_corp_monitor', records => 1,
+                     expired => JSON::PP::true);
+$push = $m->push(feed => 'dd_corp_monitor', orderNo => $late->{orderNo},
+                 callback => 'http://127.0.0.1:' . $t->port
+                             . '/qcc/callback/corp');
+$o = wait_order($t, $late->{orderNo});
+$m->behave(clock_offset => 0);
+is($o && $o->{state}, 'delivered', 'an order with an expired link delivered');
+$p = prom();
+cmp_ok(QccProm::value($p, 'qcc_link_refreshes_total', feed => 'dd_corp_monitor'),
+       '>=', 1, 'its link was refreshed');
+$off = QccProm::value($p, 'qcc_clock_offset_seconds');
+ok($off >= 299 && $off <= 301, "clock offset from the signed pull call ($off)");
+is(QccProm::total($p, 'qcc_calls_total', family => 'dd_corp_monitor'), 0,
+   'the pull subrequest is not counted as a call');
 
 # --- the log variables -------------------------------------------------------
 
