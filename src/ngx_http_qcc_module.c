@@ -390,6 +390,12 @@ ngx_http_qcc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_qcc_preconfiguration(ngx_conf_t *cf)
 {
+    if (qcc_sign_init() != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "qcc: OpenSSL has no MD5 to sign with");
+        return NGX_ERROR;
+    }
+
     if (ngx_http_qcc_sign_add_variables(cf) != NGX_OK) {
         return NGX_ERROR;
     }

@@ -10,7 +10,23 @@
 #include "qcc_sign.h"
 
 
+/*
+ * MD5, fetched once by qcc_sign_init() before any worker or thread runs:
+ * an implicit fetch on every call costs a lock.  Without it the implicit
+ * fetch is used.
+ */
 static EVP_MD  *qcc_md5;
+
+
+int
+qcc_sign_init(void)
+{
+    if (qcc_md5 == NULL) {
+        qcc_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+    }
+
+    return (qcc_md5 != NULL) ? 0 : -1;
+}
 
 
 int
@@ -25,20 +41,12 @@ qcc_sign_token(const unsigned char *key, size_t key_len,
 
     static const char  hex[] = "0123456789ABCDEF";
 
-    /* fetched once: an implicit fetch on every call costs a lock */
-    if (qcc_md5 == NULL) {
-        qcc_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
-        if (qcc_md5 == NULL) {
-            return -1;
-        }
-    }
-
     ctx = EVP_MD_CTX_new();
     if (ctx == NULL) {
         return -1;
     }
 
-    rc = EVP_DigestInit_ex(ctx, qcc_md5, NULL)
+    rc = EVP_DigestInit_ex(ctx, qcc_md5 ? qcc_md5 : EVP_md5(), NULL)
          && EVP_DigestUpdate(ctx, key, key_len)
          && EVP_DigestUpdate(ctx, timespan, timespan_len)
          && EVP_DigestUpdate(ctx, secret, secret_len)

@@ -12,6 +12,9 @@
 #define QCC_TOKEN_LEN     32
 #define QCC_TIMESPAN_MAX  20
 
+/* Fetches MD5 once; call before any thread signs.  Returns 0 or -1. */
+int qcc_sign_init(void);
+
 /*
  * Token = upper-case hex MD5(key + timespan + secret); out gets exactly
  * QCC_TOKEN_LEN bytes (no NUL).  Returns 0, or -1 if OpenSSL fails.

@@ -22,7 +22,14 @@ main(void)
     size_t         n;
     unsigned char  token[QCC_TOKEN_LEN], ts[QCC_TIMESPAN_MAX], esc[64];
 
-    /* the vector of the documents */
+    /* the vector of the documents, before and after the one fetch */
+    CHECK_INT(qcc_sign_token((const unsigned char *) "AppKey", 6,
+                             (const unsigned char *) "1700000000", 10,
+                             (const unsigned char *) "SecretKey", 9, token),
+              0);
+    CHECK_MEM(token, QCC_TOKEN_LEN, "02F36A764260A1E063F4CF3F9B13B3E4", 32);
+    CHECK_INT(qcc_sign_init(), 0);
+
     CHECK_INT(qcc_sign_token((const unsigned char *) "AppKey", 6,
                              (const unsigned char *) "1700000000", 10,
                              (const unsigned char *) "SecretKey", 9, token),
