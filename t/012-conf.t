@@ -99,6 +99,9 @@ sub prefixed {
     $i->write_file('qcc-secret-key', "SecretKey\n", 0600);
     $i->write_file('qcc.htpasswd', $HTPASSWD, 0644);
     my $up = $o{upstream} // '127.0.0.1:1';
+    my $cbport = QccTest::free_port();
+    # The push receiver's state (journal, downloads, spool).
+    mkdir "$d/$_" for qw(qcc qcc/tmp qcc/spool);
     my $MOD = $QccTest::MODULE;
     my @subst = (
         # [ what, substitution on $_ returning the count ]
@@ -113,6 +116,8 @@ sub prefixed {
         [ 'driver socket', sub { s{/run/nginx-qcc\.sock}{$d/qcc.sock}g } ],
         [ 'listen',
           sub { s{^(\s*)listen 8080;$}{${1}listen 127.0.0.1:$port;}mg } ],
+        [ 'callback listen',
+          sub { s{^(\s*)listen 8443;$}{${1}listen 127.0.0.1:$cbport;}mg } ],
         # No DNS in tests: the upstream server by address (the upstream's
         # name stays pro.qcc.com for Host and TLS).
         [ 'upstream server',
@@ -126,7 +131,7 @@ sub prefixed {
         ok($n, "substituted: $s->[0]") if $check;
     }
     if ($o{ca}) {
-        $conf =~ s{^(\s*proxy_ssl_trusted_certificate )\Q$CA\E;$}{$1$o{ca};}m
+        $conf =~ s{^(\s*proxy_ssl_trusted_certificate )\Q$CA\E;$}{$1$o{ca};}mg
             or fail('no proxy_ssl_trusted_certificate');
     }
     # Temporary files in the prefix, not in /var/lib/nginx.
