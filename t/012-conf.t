@@ -170,7 +170,8 @@ SKIP: {
     my $g = QccTest->new;
     prefixed($g, 0, upstream => $up, ca => $m->tls_ca, edit => [
         [ 'key', sub { s{^(\s*)qcc_key \S+;$}{${1}qcc_key AppKey;}m } ] ]);
-    $g->run or skip 'the gateway did not start', 1;
+    # qcc.conf passes nginx -t, so it must also start: a failure, not a skip.
+    ok($g->run, 'qcc.conf runs') or skip 'the gateway did not start', 1;
 
     my $auth = 'Basic ' . encode_base64('app1:app1-password', '');
     my $bad = 'Basic ' . encode_base64('app1:wrong', '');
@@ -247,7 +248,8 @@ SKIP: {
     my $g2 = QccTest->new;
     prefixed($g2, 0, upstream => $up, ca => $m->tls_ca, edit => [
         [ 'allow', sub { s{^\s*allow 127\.0\.0\.1;\n}{}m } ] ]);
-    $g2->run or skip 'the second gateway did not start', 1;
+    ok($g2->run, 'qcc.conf without 127.0.0.1 allowed runs')
+        or skip 'the second gateway did not start', 1;
     is($g2->get($uri, headers => [ Authorization => $auth ])->{status}, 403,
        'address not allowed: 403 despite the password');
     $g2->stop;
