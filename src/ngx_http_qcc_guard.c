@@ -470,7 +470,12 @@ ngx_http_qcc_guard_join_body(ngx_http_request_t *r, ngx_str_t *args)
     }
 
     args->data = p;
-    p = ngx_cpymem(p, r->args.data, r->args.len);
+
+    /* no query: r->args.data is NULL, and memcpy() wants a pointer */
+    if (r->args.len) {
+        p = ngx_cpymem(p, r->args.data, r->args.len);
+    }
+
     *p++ = '&';
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
