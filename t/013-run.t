@@ -300,16 +300,16 @@ stop_checks($r, 'TERM to the group', -15);    # kill -15 => the group
 
 SKIP: {
     my $ossl = `openssl version 2>&1`;
-    skip 'no openssl', 7 unless $? == 0;
+    skip 'no openssl', 9 unless $? == 0;
 
     # An upstream with a self-signed certificate for pro.qcc.com.
     system("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "
            . "/CN=pro.qcc.com -addext subjectAltName=DNS:pro.qcc.com "
            . "-keyout $d/fake.key -out $d/fake.crt >/dev/null 2>&1") == 0
-        or skip 'openssl req failed', 7;
+        or skip 'openssl req failed', 9;
     my $u = QccTest->new(vars => { CRT => "$d/fake.crt",
                                    KEY => "$d/fake.key" });
-    $u->config(http => <<'EOC')->run or skip 'TLS upstream did not start', 7;
+    $u->config(http => <<'EOC')->run or skip 'TLS upstream did not start', 9;
 server { listen 127.0.0.1:%%PORT%% ssl;
   ssl_certificate %%CRT%%; ssl_certificate_key %%KEY%%;
   location / { return 200 '{"status":"200","msg":"impostor"}'; } }
@@ -323,6 +323,11 @@ EOC
     ok(wait_ready($r), 'real: qcc-run is ready') or diag(output($r));
     like(output($r), qr/real account AppKey/, 'real: says it signs for QCC');
     unlike(output($r), qr/SecretKey/, 'real: does not print the secret');
+    like(output($r), qr{reconciler .*\n.*\Q$r->{dir}\E-spool/<feed>/},
+         'real: says where reconciled orders land');
+    like($t->read_file("$r->{dir}/nginx.conf") // '',
+         qr{^\s*qcc_spool \Q$r->{dir}\E-spool;$}m,
+         'real: qcc.conf spools into QCC_RUN_SPOOL');
 
     my $res = $t->get('/qcc/api/dd_risk_mnr/listDdRiskLatestOrderNo',
                       port => $r->{port});
