@@ -28,15 +28,23 @@
 #
 # The large ZIPs take the mock 5-12 s each to make: they are made first,
 # once, and pushed again in every round to a fresh gateway (new journal,
-# spool and zone).  Each measurement runs BENCH_ROUNDS (2) times; the table
-# gives the median (the better of two is not taken: the mean of two).
+# spool and zone).  Each measurement runs BENCH_ROUNDS (3) times; the table
+# gives the median and every round.
 #
 # Prints a markdown table and writes it to build/bench/push.md.
-# Knobs: BENCH_ROUNDS (2), BENCH_WORKERS (1, gateway workers),
+# The gateway has `sendfile on` (as Debian's stock nginx.conf): the
+# deliver POST then goes out with sendfile(); with `off` nginx copies the
+# 50 MB file in 8 KB pread/writev pairs on the event loop.  The busy line
+# also says how long the workers' event-loop threads ran and how long they
+# were runnable but waited for a CPU (/proc schedstat): on a shared
+# machine of 2 cores the latter, not blocking calls, is what stretches p99.
+#
+# Knobs: BENCH_ROUNDS (3), BENCH_WORKERS (1, gateway workers),
 # BENCH_LARGE_N (4), BENCH_LARGE_BYTES (50000000), BENCH_SMALL_N (200),
 # BENCH_SMALL_CONC (16), BENCH_FETCH_CONC (4: qcc_fetch concurrency, its
 # default), BENCH_PROBE_CONNS (8), BENCH_PROBE_DELAY (5 ms),
-# BENCH_IDLE (8s).  Everything listens on 127.0.0.1 or a unix socket and
+# BENCH_IDLE (8s), BENCH_SENDFILE (on), BENCH_POOL_THREADS (unset: the
+# default pool of 32 threads; N: a pool of N threads for qcc).  Everything listens on 127.0.0.1 or a unix socket and
 # is stopped by PID at the end.
 
 set -euo pipefail
@@ -48,7 +56,7 @@ MODDIR=/usr/lib/nginx/modules
 MOCK=$ROOT/t/mock/qcc-mock
 OUT=$ROOT/build/bench
 WORK=$OUT/push
-ROUNDS=${BENCH_ROUNDS:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
 WORKERS=${BENCH_WORKERS:-1}
 LARGE_N=${BENCH_LARGE_N:-4}
 LARGE_BYTES=${BENCH_LARGE_BYTES:-50000000}
@@ -58,6 +66,8 @@ FETCH_CONC=${BENCH_FETCH_CONC:-4}
 PROBE_CONNS=${BENCH_PROBE_CONNS:-8}
 PROBE_DELAY=${BENCH_PROBE_DELAY:-5}
 IDLE=${BENCH_IDLE:-8s}
+SENDFILE=${BENCH_SENDFILE:-on}
+POOL_THREADS=${BENCH_POOL_THREADS:-}
 USER_=${BENCH_USER:-www-data}
 
 KEY=BenchAppKey
@@ -233,6 +243,7 @@ load_module $MODULE;
 user $USER_;
 worker_processes $WORKERS;
 pid $GWD/nginx.pid;
+${POOL_THREADS:+thread_pool qcc threads=$POOL_THREADS;}
 error_log $GWD/error.log warn;
 events { worker_connections 4096; }
 http {
@@ -240,6 +251,8 @@ $(temp_paths "$GWD")
     access_log off;
     keepalive_requests 1000000;
     log_format cb '\$msec \$request_time \$status';
+    sendfile $SENDFILE;
+    ${POOL_THREADS:+qcc_thread_pool qcc;}
 
     qcc_queue zone=qcc:16m journal=$GWD/journal/qcc.journal;
     qcc_download_hosts 127.0.0.1:$MP;
@@ -348,6 +361,17 @@ gw_ticks() {
 }
 HZ=$(getconf CLK_TCK)
 
+# Of the workers' event-loop threads (the thread whose id is the worker's
+# PID): "ns on a CPU, ns runnable but waiting for one" so far.
+ev_sched() {
+    local w sum_run=0 sum_wait=0 run wait _
+    for w in $(pgrep -P "$GW_PID"); do
+        read -r run wait _ < "/proc/$w/task/$w/schedstat" || continue
+        sum_run=$((sum_run + run)); sum_wait=$((sum_wait + wait))
+    done
+    echo "$sum_run $sum_wait"
+}
+
 # --- the large orders, made once --------------------------------------------------
 
 say "making $LARGE_N pushes of $LARGE_BYTES bytes of JSON (the mock, 7-Zip)"
@@ -406,7 +430,7 @@ probe_result() {
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 IDLE_P99=""; BUSY_P99=""; RATIO=""; IDLE_RPS=""; BUSY_RPS=""
-LARGE_MBS=""; LARGE_ONE=""; LARGE_WALL=""; LARGE_CPU=""
+LARGE_MBS=""; LARGE_ONE=""; LARGE_WALL=""; LARGE_CPU=""; EV_RUN=""; EV_WAIT=""
 for r in $(seq "$ROUNDS"); do
     gw_start
     curl -sf -o /dev/null "http://127.0.0.1:$GW/sign/$REQ" || die "the signed route does not answer"
@@ -417,6 +441,7 @@ for r in $(seq "$ROUNDS"); do
     app_before=$(wc -l < "$WORK/app/access.log" 2>/dev/null || echo 0)
     since=$(mock GET '/__mock/requests?kind=files' | python3 -c 'import json, sys; r = json.load(sys.stdin); print(max([x["id"] for x in r] or [0]))')
     tk0=$(gw_ticks)
+    read -r ev_run0 ev_wait0 < <(ev_sched)
     probe_start 600s
     tp=$(date +%s.%N)
     while read -r no _; do
@@ -427,6 +452,8 @@ for r in $(seq "$ROUNDS"); do
     kill -INT "$WRK_PID"
     probe_result; brps=$P_RPS; bp99=$P_P99
     tk1=$(gw_ticks)
+    read -r ev_run1 ev_wait1 < <(ev_sched)
+    ev_run=$(( (ev_run1 - ev_run0) / 1000000 )); ev_wait=$(( (ev_wait1 - ev_wait0) / 1000000 ))
     read -r delivered failed < <(counts dd_risk_mnr)
     [ "$failed" = 0 ] && [ "$delivered" = "$LARGE_N" ] \
         || die "large pushes: $delivered delivered, $failed failed: $(tail -5 "$GWD/error.log")"
@@ -461,10 +488,12 @@ EOF
     cpu=$(awk -v t=$((tk1 - tk0)) -v hz="$HZ" -v n="$LARGE_N" 'BEGIN { printf "%.2f", t / hz / n }')
     ratio=$(awk -v a="$bp99" -v b="$ip99" 'BEGIN { printf "%.3f", a / b }')
     say "round $r: idle p99 $ip99 ms ($irps req/s), busy p99 $bp99 ms ($brps req/s): ${ratio}x;" \
-        "large: $mbs MB/s together, $one MB/s each, all done $wall s after the first push, gateway CPU $cpu s/order"
+        "large: $mbs MB/s together, $one MB/s each, all done $wall s after the first push, gateway CPU $cpu s/order;" \
+        "event loop: $ev_run ms on a CPU, $ev_wait ms waiting for one"
     IDLE_P99+="$ip99 "; BUSY_P99+="$bp99 "; RATIO+="$ratio "
     IDLE_RPS+="$irps "; BUSY_RPS+="$brps "
     LARGE_MBS+="$mbs "; LARGE_ONE+="$one "; LARGE_WALL+="$wall "; LARGE_CPU+="$cpu "
+    EV_RUN+="$ev_run "; EV_WAIT+="$ev_wait "
     [ -s "$GWD/spool/dd_risk_mnr/$(head -1 "$WORK/large.orders" | cut -d' ' -f1).json" ] \
         || die "no spool file"
     gw_stop
@@ -518,6 +547,7 @@ mkdir -p "$OUT"
     echo "| signed proxy p99, idle | $(f2 "$m_idle") ms | $(each <<< "$IDLE_P99") |"
     echo "| signed proxy p99, while $LARGE_N × $LARGE_MB MB pushes are fetched | $(f2 "$m_busy") ms | $(each <<< "$BUSY_P99") |"
     echo "| busy / idle p99 (goal ≤ 1.2) | **$(f2 "$m_ratio")×** ($verdict) | $(each <<< "$RATIO") |"
+    echo "| busy: the event-loop thread on a CPU / runnable, waiting for one | $(median <<< "$EV_RUN") / $(median <<< "$EV_WAIT") ms | $(each <<< "$EV_RUN") / $(each <<< "$EV_WAIT") |"
     echo "| probe requests/s, idle / busy | $(median <<< "$IDLE_RPS" | xargs printf '%.0f') / $(median <<< "$BUSY_RPS" | xargs printf '%.0f') | |"
     echo "| small pushes ($SMALL_N × 3 records): orders delivered/s | **$(median <<< "$SMALL_RATE")** | $(each <<< "$SMALL_RATE") |"
     echo "| small pushes: first callback to last delivered | $(median <<< "$SMALL_WALL") s | $(each <<< "$SMALL_WALL") |"
@@ -536,7 +566,8 @@ mkdir -p "$OUT"
     echo "thread pool, spooled (fsync, rename, directory fsync) and POSTed to a local"
     echo "app that reads every byte. Small pushes: the mock's push_many, $SMALL_CONC at a"
     echo "time; the mock (Python) serves every download. Gateway worker_processes"
-    echo "$WORKERS, qcc_fetch concurrency=$FETCH_CONC, spool and journal on"
+    echo "$WORKERS, sendfile $SENDFILE, thread pool ${POOL_THREADS:-default (32 threads)}, qcc_fetch concurrency=$FETCH_CONC,"
+    echo "spool and journal on"
     echo "$(df -PT "$GWD" | awk 'NR == 2 { print $2 }') ($(df -P "$GWD" | awk 'NR == 2 { print $1 }')); a fresh gateway (journal, zone, spool) per round;"
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1))"
     echo "shared with wrk, the mock and other users; nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'),"
