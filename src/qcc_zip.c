@@ -1548,10 +1548,15 @@ qcc_zip_extract(qcc_zip_t *zip, const qcc_zip_entry_t *e,
             rc = qcc_zip_inflate(&s, zip->in, n, &end);
         }
 
-        /* past a data fault, an AES entry is only read on for its MAC */
+        /*
+         * Past a data fault or a refusal of the callback, an AES entry is
+         * only read on for its MAC: tampering, if that is what it was, is
+         * the reason to report.
+         */
         if (rc != QCC_ZIP_OK
             && !(e->aes && (rc == QCC_ZIP_ERR_CORRUPT
-                            || rc == QCC_ZIP_ERR_TOO_LARGE)))
+                            || rc == QCC_ZIP_ERR_TOO_LARGE
+                            || rc == QCC_ZIP_ERR_WRITE)))
         {
             break;
         }
@@ -1563,7 +1568,7 @@ qcc_zip_extract(qcc_zip_t *zip, const qcc_zip_entry_t *e,
     }
 
     if (e->aes && (rc == QCC_ZIP_OK || rc == QCC_ZIP_ERR_CORRUPT
-                   || rc == QCC_ZIP_ERR_TOO_LARGE))
+                   || rc == QCC_ZIP_ERR_TOO_LARGE || rc == QCC_ZIP_ERR_WRITE))
     {
         rc2 = qcc_zip_read(zip, e->data + e->csize - QCC_ZIP_MAC_LEN,
                            stored, QCC_ZIP_MAC_LEN);

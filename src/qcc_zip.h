@@ -116,7 +116,10 @@ qcc_zip_rc_t qcc_zip_open_mem(qcc_zip_t *zip, const unsigned char *buf,
 /*
  * Streams the plaintext of an entry to write().  QCC_ZIP_OK means the
  * HMAC (and CRC where present) passed and exactly usize bytes went out.
- * Derived keys are wiped before return; the caller wipes its password.
+ * After a fault in an AES entry (bad deflate data, output past its size,
+ * a refusal of write()), the rest is read for the MAC only, and a MAC
+ * mismatch is what is returned: QCC_ZIP_ERR_AUTH.  Derived keys are wiped
+ * before return; the caller wipes its password.
  */
 qcc_zip_rc_t qcc_zip_extract(qcc_zip_t *zip, const qcc_zip_entry_t *entry,
     const unsigned char *password, size_t password_len,

@@ -941,6 +941,17 @@ test_api(void)
                               (const unsigned char *) "secret", 6,
                               sink_fail, NULL), QCC_ZIP_ERR_WRITE);
 
+    /* it refuses what a flipped byte made of the data: the MAC decides */
+    qcc_zip_close(&zip);
+    flip(&b, e.data_off + 18);
+    CHECK_INT(qcc_zip_open_mem(&zip, b.p, b.len, NULL), QCC_ZIP_OK);
+    CHECK_INT(qcc_zip_extract(&zip, &zip.entries[0],
+                              (const unsigned char *) "secret", 6,
+                              sink_fail, NULL), QCC_ZIP_ERR_AUTH);
+    qcc_zip_close(&zip);
+    flip(&b, e.data_off + 18);
+    CHECK_INT(qcc_zip_open_fd(&zip, fd, NULL), QCC_ZIP_OK);
+
     /* twice in a row, and an entry from elsewhere */
     out.len = 0;
     CHECK_INT(qcc_zip_extract(&zip, &zip.entries[0],
