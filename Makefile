@@ -33,10 +33,10 @@ FUZZ_SECONDS ?= 60
 
 # Debian packages `make test` needs; `make deps` installs the missing ones.
 DEB_PKGS    := nginx nginx-dev libssl-dev zlib1g-dev libcjson-dev \
-               p7zip-full libzip-dev clang-14 libclang-rt-14-dev perl \
-               python3 make gcc
+               p7zip-full libzip-dev libisal-dev clang-14 libclang-rt-14-dev \
+               perl python3 make gcc
 
-.PHONY: all module core deps test unit unit-san fuzz-replay fuzz prove \
+.PHONY: all module core deps test test-bins unit unit-san fuzz-replay fuzz prove \
         run bench clean reliability
 
 all: module core
@@ -80,15 +80,38 @@ $(B)/ngx_http_qcc_module.so: $(B)/nginx/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) 
 	$(MAKE) -s -C $(B)/nginx -f objs/Makefile modules
 	cp $(B)/nginx/objs/ngx_http_qcc_module.so $@
 
+# --- the core compiled once per flavour -------------------------------------
+
+FUZZ_CFLAGS    := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+                  -fno-sanitize-recover=all -Isrc
+CORE_OBJS      := $(patsubst src/%.c,$(B)/obj/%.o,$(CORE_SRCS))
+CORE_OBJS_SAN  := $(patsubst src/%.c,$(B)/obj-san/%.o,$(CORE_SRCS))
+CORE_OBJS_FUZZ := $(patsubst src/%.c,$(B)/obj-fuzz/%.o,$(CORE_SRCS))
+
+# kept between runs: they are not intermediate files
+.SECONDARY: $(CORE_OBJS) $(CORE_OBJS_SAN) $(CORE_OBJS_FUZZ)
+
+$(B)/obj/%.o: src/%.c $(CORE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CORE_CFLAGS) -c -o $@ $<
+
+$(B)/obj-san/%.o: src/%.c $(CORE_HDRS)
+	@mkdir -p $(@D)
+	$(CLANG) $(SAN_CFLAGS) -c -o $@ $<
+
+$(B)/obj-fuzz/%.o: src/%.c $(CORE_HDRS)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
+
 # --- unit tests of the nginx-free core -------------------------------------
 
-$(B)/unit/%: t/unit/%.c t/unit/unit.h $(CORE_SRCS) $(CORE_HDRS)
+$(B)/unit/%: t/unit/%.c t/unit/unit.h $(CORE_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_OBJS) $(CORE_LIBS)
 
-$(B)/unit-san/%: t/unit/%.c t/unit/unit.h $(CORE_SRCS) $(CORE_HDRS)
+$(B)/unit-san/%: t/unit/%.c t/unit/unit.h $(CORE_OBJS_SAN)
 	@mkdir -p $(@D)
-	$(CLANG) $(SAN_CFLAGS) -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
+	$(CLANG) $(SAN_CFLAGS) -o $@ $< $(CORE_OBJS_SAN) $(CORE_LIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do (cd t/unit && ../../$$t); done
@@ -99,10 +122,10 @@ unit-san: $(UNIT_SAN)
 
 # --- libFuzzer targets (corpus in t/fuzz/corpus/<name>/) --------------------
 
-$(B)/fuzz/%: t/fuzz/%.c $(CORE_SRCS) $(CORE_HDRS)
+$(B)/fuzz/%: t/fuzz/%.c $(CORE_OBJS_FUZZ)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -Isrc -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_OBJS_FUZZ) \
+	    $(CORE_LIBS)
 
 # Replays each seed corpus: quick, part of `make test`.
 fuzz-replay: $(FUZZ_BINS)
@@ -125,8 +148,11 @@ fuzz: $(FUZZ_BINS)
 prove: all
 	prove -r -I t/lib t/
 
+# Everything is built first, two jobs at a time, then run in order.
+test-bins: $(UNIT_BINS) $(UNIT_SAN) $(FUZZ_BINS)
+
 test: deps
-	$(MAKE) all
+	$(MAKE) -j2 all test-bins
 	$(MAKE) unit unit-san fuzz-replay
 	$(MAKE) prove
 
