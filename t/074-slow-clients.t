@@ -71,7 +71,7 @@ for my $round (1 .. 5) {
 }
 is($ok, $tries, 'other clients served during slowloris');
 my $slow_growth = $peak - $base;
-ok($slow_growth < 20_000, "slowloris: workers grew by $slow_growth kB "
+ok($slow_growth < 20_000 || $ENV{QCC_SAN_PRELOAD}, "slowloris: workers grew by $slow_growth kB "
    . "for $slow connections (under 20 MB)");
 close $_ for @socks;
 @socks = ();
@@ -113,8 +113,13 @@ like($t->error_log, qr/\[warn\].*qcc: dd_corp_monitor callback refused with 414/
 ok($status{1}, '1 MB bodies are refused with 413');
 is($ok, $tries, 'other clients served meanwhile');
 my $round_growth = $after[-1] - $after[0];
-ok($round_growth < 8_000, "rounds 2-4 of 8 x 1 MB grew workers by "
-   . "$round_growth kB (under 8 MB)") or diag("after each round: @after kB");
+SKIP: {
+    # ASan keeps freed memory in quarantine: resident sets only grow there
+    skip('resident sets mean nothing under ASan (quarantine)', 1)
+        if $ENV{QCC_SAN_PRELOAD};
+    ok($round_growth < 8_000, "rounds 2-4 of 8 x 1 MB grew workers by "
+       . "$round_growth kB (under 8 MB)") or diag("after each round: @after kB");
+}
 my $r = $t->get("/qcc/callback/corp?$q", timeout => 10);
 is($r->{status}, 414, 'default buffers: 414 before the module');
 
