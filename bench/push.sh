@@ -44,7 +44,10 @@
 # BENCH_SMALL_CONC (16), BENCH_FETCH_CONC (4: qcc_fetch concurrency, its
 # default), BENCH_PROBE_CONNS (8), BENCH_PROBE_DELAY (5 ms),
 # BENCH_IDLE (8s), BENCH_SENDFILE (on), BENCH_POOL_THREADS (unset: the
-# default pool of 32 threads; N: a pool of N threads for qcc).  Everything listens on 127.0.0.1 or a unix socket and
+# default pool of 32 threads; N: a pool of N threads for qcc),
+# BENCH_POOL_NICE (unset; N: an experiment, the workers' threads other
+# than the event loop reniced to N: what a lower priority for the unpacking
+# would give).  Everything listens on 127.0.0.1 or a unix socket and
 # is stopped by PID at the end.
 
 set -euo pipefail
@@ -68,6 +71,7 @@ PROBE_DELAY=${BENCH_PROBE_DELAY:-5}
 IDLE=${BENCH_IDLE:-8s}
 SENDFILE=${BENCH_SENDFILE:-on}
 POOL_THREADS=${BENCH_POOL_THREADS:-}
+POOL_NICE=${BENCH_POOL_NICE:-}
 USER_=${BENCH_USER:-www-data}
 
 KEY=BenchAppKey
@@ -316,6 +320,16 @@ gw_start() {
     mkdir -p "$GWD/journal" "$GWD/spool" "$GWD/tmp"
     chown "$USER_" "$GWD/journal" "$GWD/spool" "$GWD/tmp"
     GW_PID=$(start_nginx gateway "$GW") && [ -n "$GW_PID" ] || die "gateway did not start"
+    if [ -n "$POOL_NICE" ]; then
+        # an experiment: the workers' threads but the event loop niced
+        local w t
+        for w in $(pgrep -P "$GW_PID"); do
+            for t in /proc/"$w"/task/*; do
+                t=${t##*/}
+                [ "$t" = "$w" ] || renice -n "$POOL_NICE" -p "$t" > /dev/null
+            done
+        done
+    fi
 }
 gw_stop() {
     stop_pid "$GW_PID"
@@ -572,7 +586,7 @@ mkdir -p "$OUT"
     echo "thread pool, spooled (fsync, rename, directory fsync) and POSTed to a local"
     echo "app that reads every byte. Small pushes: the mock's push_many, $SMALL_CONC at a"
     echo "time; the mock (Python) serves every download. Gateway worker_processes"
-    echo "$WORKERS, sendfile $SENDFILE, thread pool ${POOL_THREADS:-default (32 threads)}, qcc_fetch concurrency=$FETCH_CONC,"
+    echo "$WORKERS, sendfile $SENDFILE, thread pool ${POOL_THREADS:-default (32 threads)}${POOL_NICE:+ reniced to $POOL_NICE}, qcc_fetch concurrency=$FETCH_CONC,"
     echo "spool and journal on"
     echo "$(df -PT "$GWD" | awk 'NR == 2 { print $2 }') ($(df -P "$GWD" | awk 'NR == 2 { print $1 }')); a fresh gateway (journal, zone, spool) per round;"
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1))"
