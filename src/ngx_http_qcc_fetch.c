@@ -161,9 +161,7 @@ static void ngx_http_qcc_kick_close(ngx_connection_t *c);
 
 static ngx_int_t ngx_http_qcc_fetch_filter_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_qcc_fetch_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_qcc_download_url_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_qcc_download_file_variable(ngx_http_request_t *r,
+static ngx_int_t ngx_http_qcc_download_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
@@ -207,11 +205,12 @@ ngx_module_t  ngx_http_qcc_fetch_filter_module = {
 
 static ngx_http_variable_t  ngx_http_qcc_fetch_vars[] = {
 
-    { ngx_string("qcc_download_url"), NULL,
-      ngx_http_qcc_download_url_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("qcc_download_url"), NULL, ngx_http_qcc_download_variable,
+      offsetof(ngx_http_qcc_fetch_ctx_t, url), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("qcc_download_file"), NULL,
-      ngx_http_qcc_download_file_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("qcc_download_file"), NULL, ngx_http_qcc_download_variable,
+      offsetof(ngx_http_qcc_fetch_ctx_t, download_path),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -584,19 +583,7 @@ ngx_http_qcc_fetch_merge(ngx_conf_t *cf, ngx_http_qcc_loc_conf_t *prev,
 ngx_int_t
 ngx_http_qcc_fetch_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_qcc_fetch_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_http_qcc_add_variables(cf, ngx_http_qcc_fetch_vars);
 }
 
 
@@ -2415,44 +2402,26 @@ ngx_http_qcc_fetch_reply(ngx_http_request_t *r, ngx_uint_t status,
 
 /* --- variables of the download location ---------------------------------- */
 
+/* data: the offset of the ngx_str_t in the driver's context */
+
 static ngx_int_t
-ngx_http_qcc_download_url_variable(ngx_http_request_t *r,
+ngx_http_qcc_download_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    ngx_str_t                 *value;
     ngx_http_qcc_fetch_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_qcc_fetch_filter_module);
 
-    if (ctx == NULL || ctx->url.len == 0) {
+    value = ctx ? (ngx_str_t *) ((u_char *) ctx + data) : NULL;
+
+    if (value == NULL || value->len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->data = ctx->url.data;
-    v->len = ctx->url.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_qcc_download_file_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_qcc_fetch_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_qcc_fetch_filter_module);
-
-    if (ctx == NULL || ctx->download_path.len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->data = ctx->download_path.data;
-    v->len = ctx->download_path.len;
+    v->data = value->data;
+    v->len = value->len;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;

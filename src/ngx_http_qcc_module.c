@@ -829,3 +829,24 @@ ngx_http_qcc_exit(ngx_cycle_t *cycle)
         ngx_http_qcc_log_unprotect(qmcf->protected_logs);
     }
 }
+
+
+/* registers a module's table of variables, ended by a null variable */
+
+ngx_int_t
+ngx_http_qcc_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}

@@ -234,6 +234,9 @@ void ngx_http_qcc_order_set_error(ngx_http_qcc_order_t *o, u_char *text,
 ngx_http_qcc_queue_t *ngx_http_qcc_queue_get(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_qcc_feed_index(u_char *name, size_t len);
 
+ngx_int_t ngx_http_qcc_add_variables(ngx_conf_t *cf,
+    ngx_http_variable_t *vars);
+
 /* logs */
 void ngx_http_qcc_log_mask_request(ngx_http_request_t *r);
 ngx_int_t ngx_http_qcc_log_protect(ngx_array_t *protected, ngx_log_t *log);

@@ -14,9 +14,7 @@ static ngx_int_t ngx_http_qcc_sign_headers(ngx_http_request_t *r,
 static ngx_int_t ngx_http_qcc_push_header(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_str_t *key, u_char *lowcase, u_char *value,
     size_t len);
-static ngx_int_t ngx_http_qcc_timespan_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_qcc_token_variable(ngx_http_request_t *r,
+static ngx_int_t ngx_http_qcc_sign_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
@@ -26,11 +24,11 @@ static ngx_str_t  ngx_http_qcc_timespan_name = ngx_string("Timespan");
 
 static ngx_http_variable_t  ngx_http_qcc_sign_vars[] = {
 
-    { ngx_string("qcc_timespan"), NULL, ngx_http_qcc_timespan_variable,
+    { ngx_string("qcc_timespan"), NULL, ngx_http_qcc_sign_variable,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("qcc_token"), NULL, ngx_http_qcc_token_variable,
-      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("qcc_token"), NULL, ngx_http_qcc_sign_variable,
+      1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -39,19 +37,7 @@ static ngx_http_variable_t  ngx_http_qcc_sign_vars[] = {
 ngx_int_t
 ngx_http_qcc_sign_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_qcc_sign_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_http_qcc_add_variables(cf, ngx_http_qcc_sign_vars);
 }
 
 
@@ -286,8 +272,10 @@ ngx_http_qcc_push_header(ngx_http_request_t *r, ngx_list_t *headers,
 }
 
 
+/* data: 0 for $qcc_timespan, 1 for $qcc_token */
+
 static ngx_int_t
-ngx_http_qcc_timespan_variable(ngx_http_request_t *r,
+ngx_http_qcc_sign_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     ngx_http_qcc_ctx_t  *ctx;
@@ -300,32 +288,15 @@ ngx_http_qcc_timespan_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = ctx->timespan;
-    v->len = ctx->timespan_len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    if (data) {
+        v->data = ctx->token;
+        v->len = QCC_TOKEN_LEN;
 
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_qcc_token_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_qcc_ctx_t  *ctx;
-
-    ctx = ngx_http_qcc_sign_values(r,
-                   ngx_http_get_module_loc_conf(r, ngx_http_qcc_module));
-
-    if (ctx == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
+    } else {
+        v->data = ctx->timespan;
+        v->len = ctx->timespan_len;
     }
 
-    v->data = ctx->token;
-    v->len = QCC_TOKEN_LEN;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
