@@ -45,6 +45,13 @@ main(void)
 
     n = qcc_sign_timespan(1700000000, ts);
     CHECK_MEM(ts, n, "1700000000", 10);
+    n = qcc_sign_timespan(0, ts);
+    CHECK_MEM(ts, n, "0", 1);
+    n = qcc_sign_timespan(9, ts);
+    CHECK_MEM(ts, n, "9", 1);
+    n = qcc_sign_timespan((time_t) 253402300799LL, ts);
+    CHECK_MEM(ts, n, "253402300799", 12);
+    CHECK_INT(qcc_sign_timespan(-1, ts), 0);
 
     CHECK(qcc_sign_is_key_name((const unsigned char *) "key", 3));
     CHECK(qcc_sign_is_key_name((const unsigned char *) "KeY", 3));
