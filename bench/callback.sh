@@ -82,8 +82,10 @@ cleanup() {
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -TERM "$pid" 2>/dev/null || true
     done
-    # hundreds of thousands of records: not worth keeping
+    # hundreds of thousands of records, and as many warn lines: kept
+    # only when the run failed
     rm -f "$WORK/journal/qcc.journal"
+    [ -z "${DONE:-}" ] || rm -f "$WORK/error.log"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -352,3 +354,4 @@ mkdir -p "$OUT"
     echo "$LOAD0 before, $(cut -d' ' -f1-3 /proc/loadavg) after."
 } > "$OUT/callback.md"
 cat "$OUT/callback.md"
+DONE=1
