@@ -54,58 +54,99 @@ qcc_redact_blanks(unsigned char *buf, size_t i, size_t len)
 }
 
 
+/* whether the n bytes before end spell the name, in any letter case */
+
+static int
+qcc_redact_named(const unsigned char *buf, size_t end)
+{
+    size_t         k, n;
+    unsigned char  c;
+
+    n = sizeof(qcc_redact_name) - 1;
+
+    if (end < n) {
+        return 0;
+    }
+
+    for (k = 0; k < n; k++) {
+        c = buf[end - n + k];
+        if (c >= 'A' && c <= 'Z') {
+            c |= 0x20;
+        }
+
+        if (c != (unsigned char) qcc_redact_name[k]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * Every log line passes through here, so the scan jumps with memchr() to
+ * each '=' or ':' (few in a line) and looks back for the name there.
+ */
+
 size_t
 qcc_redact(unsigned char *buf, size_t len)
 {
-    size_t         i, j, k, n, masked;
-    unsigned char  c;
+    size_t          i, j, k, masked;
+    unsigned char  *eq, *colon, *p;
 
     masked = 0;
-    n = sizeof(qcc_redact_name) - 1;
+    i = 0;
 
-    for (i = 0; i + n < len; i++) {
+    eq = memchr(buf, '=', len);
+    colon = memchr(buf, ':', len);
 
-        for (k = 0; k < n; k++) {
-            c = buf[i + k];
-            if (c >= 'A' && c <= 'Z') {
-                c |= 0x20;
-            }
+    while (eq || colon) {
 
-            if (c != (unsigned char) qcc_redact_name[k]) {
-                break;
-            }
-        }
+        if (eq && (colon == NULL || eq < colon)) {
+            p = eq;
+            i = p - buf;
 
-        if (k < n) {
-            continue;
-        }
-
-        j = i + n;
-
-        if (buf[j] == '=') {
             /* query or form: unzipPassword=VALUE */
-            j = qcc_redact_value(buf, j + 1, len, 0);
-            masked += (j > i + n + 1);
-            i = j - 1;
+            if (qcc_redact_named(buf, i)) {
+                j = qcc_redact_value(buf, i + 1, len, 0);
+                masked += (j > i + 1);
+                i = j;
+            }
+
+            i++;
+            eq = (i < len) ? memchr(buf + i, '=', len - i) : NULL;
+
+            if (colon && colon < buf + i) {
+                colon = (i < len) ? memchr(buf + i, ':', len - i) : NULL;
+            }
+
             continue;
         }
 
-        if (buf[j] != '"') {
-            continue;
-        }
+        p = colon;
+        i = p - buf;
 
         /* JSON: "unzipPassword" : "VALUE" */
+        k = i;
+        while (k > 0 && (buf[k - 1] == ' ' || buf[k - 1] == '\t')) {
+            k--;
+        }
 
-        j = qcc_redact_blanks(buf, j + 1, len);
-
-        if (j < len && buf[j] == ':') {
-            j = qcc_redact_blanks(buf, j + 1, len);
+        if (k > 0 && buf[k - 1] == '"' && qcc_redact_named(buf, k - 1)) {
+            j = qcc_redact_blanks(buf, i + 1, len);
 
             if (j < len && buf[j] == '"') {
                 k = qcc_redact_value(buf, j + 1, len, 1);
                 masked += (k > j + 1);
-                i = k - 1;
+                i = k;
             }
+        }
+
+        i++;
+        colon = (i < len) ? memchr(buf + i, ':', len - i) : NULL;
+
+        if (eq && eq < buf + i) {
+            eq = (i < len) ? memchr(buf + i, '=', len - i) : NULL;
         }
     }
 

@@ -35,6 +35,11 @@ main(void)
     check("nothing here", "nothing here", 0);
     check("", "", 0);
     check("unzipPasswordX=1", "unzipPasswordX=1", 0);
+    check("a:b=c unzipPassword=x:y&z=1", "a:b=c unzipPassword=***&z=1", 1);
+    check("{\"x\":1,\"unzipPassword\":\"p:=q\"} unzipPassword=r",
+          "{\"x\":1,\"unzipPassword\":\"****\"} unzipPassword=*", 2);
+    check("=:=:unzipPassword", "=:=:unzipPassword", 0);
+    check(":unzipPassword=", ":unzipPassword=", 0);
 
     return UNIT_DONE("test_redact");
 }
