@@ -25,6 +25,8 @@
 
 #include <cjson/cJSON.h>
 #include <sys/un.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 
 #define NGX_HTTP_QCC_TICK           1000
@@ -86,6 +88,7 @@ typedef struct {
     char                       *spool_path;    /* rename target, or NULL */
     char                       *spool_dir;
     int                         spool_err;
+    unsigned                    low_priority:1;
 #endif
 } ngx_http_qcc_fetch_ctx_t;
 
@@ -1889,7 +1892,9 @@ ngx_http_qcc_fetch_unpack(ngx_http_request_t *r, ngx_http_qcc_fetch_ctx_t *ctx)
 
     qmcf = ngx_http_get_module_main_conf(r, ngx_http_qcc_module);
 
-    if (ngx_thread_task_post(qmcf->thread_pool, task) != NGX_OK)
+    ctx->low_priority = (qmcf->unpack_pool != qmcf->thread_pool);
+
+    if (ngx_thread_task_post(qmcf->unpack_pool, task) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1918,6 +1923,14 @@ ngx_http_qcc_fetch_unpack_thread(void *data, ngx_log_t *log)
     ngx_http_qcc_fetch_ctx_t  *ctx = *(ngx_http_qcc_fetch_ctx_t **) data;
 
     int  fd;
+
+    static __thread int  niced;
+
+    /* the pool is the unpacking's own: its threads yield to the loop */
+    if (ctx->low_priority && !niced) {
+        niced = 1;
+        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 10);
+    }
 
     ctx->spool_err = 0;
 

@@ -82,6 +82,13 @@ static ngx_command_t  ngx_http_qcc_commands[] = {
       offsetof(ngx_http_qcc_main_conf_t, thread_pool_name),
       NULL },
 
+    { ngx_string("qcc_unpack_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_qcc_main_conf_t, unpack_pool_name),
+      NULL },
+
     { ngx_string("qcc_journal_compact"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -215,6 +222,8 @@ ngx_http_qcc_create_main_conf(ngx_conf_t *cf)
      *     qmcf->journal = { 0, NULL };
      *     qmcf->thread_pool_name = { 0, NULL };
      *     qmcf->thread_pool = NULL;
+     *     qmcf->unpack_pool_name = { 0, NULL };
+     *     qmcf->unpack_pool = NULL;
      */
 
     qmcf->protected_logs = ngx_array_create(cf->pool, 4, sizeof(ngx_log_t *));
@@ -249,6 +258,19 @@ ngx_http_qcc_init_main_conf(ngx_conf_t *cf, void *conf)
                                             : NULL);
     if (qmcf->thread_pool == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    /*
+     * Unpacking is long and CPU-bound: in a pool of its own, whose threads
+     * lower their priority, it never takes the CPU from the event loop.
+     */
+    qmcf->unpack_pool = qmcf->thread_pool;
+
+    if (qmcf->unpack_pool_name.len) {
+        qmcf->unpack_pool = ngx_thread_pool_add(cf, &qmcf->unpack_pool_name);
+        if (qmcf->unpack_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 #endif
 

@@ -169,6 +169,8 @@ struct ngx_http_qcc_main_conf_s {
     ngx_str_t                   journal;      /* the journal's full path */
     ngx_str_t                   thread_pool_name;
     ngx_thread_pool_t          *thread_pool;
+    ngx_str_t                   unpack_pool_name;
+    ngx_thread_pool_t          *unpack_pool;      /* thread_pool if unset */
     size_t                      journal_compact;   /* size threshold */
     time_t                      journal_retention;
     ngx_array_t                *protected_logs;   /* of ngx_log_t * */

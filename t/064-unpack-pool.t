@@ -1,0 +1,57 @@
+#!/usr/bin/perl
+
+# Unpacking in a thread pool of its own: orders are delivered as before,
+# the pool's threads run at a lower priority than the event loop, and a
+# pool nginx does not know fails nginx -t.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use QccTest;
+use QccMock;
+use QccPush qw(push_conf wait_order);
+
+my $m = QccMock->new;
+$m->behave(path => '/app/push', status_forever => 200, body => 'ok');
+
+my $t = QccTest->new;
+$t->write_file('secret', "SecretKey\n", 0600);
+$t->{vars} = { MOCK => $m->port };
+
+my $conf = "qcc_unpack_thread_pool qcc_unpack;\n" . push_conf();
+
+$t->config(http => $conf);
+my ($rc, $out) = $t->test_config;
+isnt($rc, 0, 'an undeclared unpack pool fails nginx -t');
+like($out, qr/unknown thread pool "qcc_unpack"/, 'and names it');
+
+$t->config(http => $conf, main => 'thread_pool qcc_unpack threads=2;');
+$t->run or BAIL_OUT('no start');
+
+my $order = $m->order(feed => 'dd_corp_monitor', records => 50);
+$m->push(feed => 'dd_corp_monitor', orderNo => $order->{orderNo},
+         callback => 'http://127.0.0.1:' . $t->port . '/qcc/callback/corp');
+my $o = wait_order($t, $order->{orderNo});
+is($o && $o->{state}, 'delivered', 'delivered through the unpack pool');
+
+# nice values of the worker's threads: field 19 of /proc/PID/task/TID/stat
+my (%nice, $main);
+for my $pid ($t->worker_pids) {
+    for my $st (glob "/proc/$pid/task/*/stat") {
+        open my $fh, '<', $st or next;
+        my $l = <$fh>;
+        my ($tid) = $st =~ m{/task/(\d+)/};
+        my @f = split / /, substr($l, rindex($l, ')') + 2);
+        $nice{$tid} = $f[16];
+        $main = $f[16] if $tid == $pid;
+    }
+}
+is($main, 0, 'the event loop keeps its priority');
+ok((grep { $_ == 10 } values %nice), 'an unpacking thread runs at nice 10')
+    or diag(explain(\%nice));
+
+$t->stop;
+$t->check_error_log;
+
+done_testing;
