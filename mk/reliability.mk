@@ -87,7 +87,7 @@ prove-valgrind: all
 # files are 0600.  Quick set by default; `make reliability` scans the
 # whole suite (SECRETS_TESTS='t/*.t').
 SECRETS_DIR   := $(B)/secrets
-SECRETS_TESTS ?= t/010-sign.t t/030-callback.t t/060-fetch.t t/075-secrets.t
+SECRETS_TESTS ?= t/010-sign.t t/030-callback.t t/060-fetch.t t/085-secrets.t
 
 secrets-check: all
 	rm -rf $(SECRETS_DIR) && mkdir -p $(SECRETS_DIR) && chmod 0755 $(SECRETS_DIR)
@@ -99,7 +99,7 @@ secrets-check: all
 	t/bin/secrets-scan $(SECRETS_DIR)
 
 # Part of `make test` (the lead adds it there): about a minute.  The quick
-# forms of the fault tests (t/070-075) run in `make prove` itself.
+# forms of the fault tests (t/080-085) run in `make prove` itself.
 reliability-quick: secrets-check
 
 # The long runs, figures in build/reliability/figures.txt (the README's
@@ -114,15 +114,15 @@ RELIABILITY_FUZZ_SECONDS ?= 300
 fault-long: all
 	@mkdir -p $(REL_DIR)
 	TEST_QCC_FIGURES=$(CURDIR)/$(REL_DIR)/figures.txt TEST_QCC_TRIALS=20 \
-	    prove -I t/lib t/070-fault-kill.t
+	    prove -I t/lib t/080-fault-kill.t
 	TEST_QCC_FIGURES=$(CURDIR)/$(REL_DIR)/figures.txt TEST_QCC_PUSHES=1000 \
-	    prove -I t/lib t/071-fault-journal-full.t
+	    prove -I t/lib t/081-fault-journal-full.t
 	TEST_QCC_FIGURES=$(CURDIR)/$(REL_DIR)/figures.txt \
-	    TEST_QCC_LOAD_SECONDS=60 prove -I t/lib t/073-reload-load.t
+	    TEST_QCC_LOAD_SECONDS=60 prove -I t/lib t/083-reload-load.t
 	TEST_QCC_FIGURES=$(CURDIR)/$(REL_DIR)/figures.txt \
-	    TEST_QCC_SLOW_CLIENTS=1000 prove -I t/lib t/074-slow-clients.t
+	    TEST_QCC_SLOW_CLIENTS=1000 prove -I t/lib t/084-slow-clients.t
 	TEST_QCC_FIGURES=$(CURDIR)/$(REL_DIR)/figures.txt TEST_QCC_PUSHES=50 \
-	    prove -I t/lib t/072-fault-spool.t
+	    prove -I t/lib t/082-fault-spool.t
 
 # each target for RELIABILITY_FUZZ_SECONDS from its corpus; new inputs in
 # build/fuzz/new/<target>, libFuzzer's final stats in build/reliability

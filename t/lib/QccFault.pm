@@ -1,6 +1,6 @@
 package QccFault;
 
-# Helpers of the fault-injection tests (t/07x-*.t): a push gateway on the
+# Helpers of the fault-injection tests (t/08x-*.t): a push gateway on the
 # mock, deliveries counted per orderNo, waiting for a set of orders, and
 # the figures each test reports for the README's Reliability table
 # (appended to the file TEST_QCC_FIGURES names, one line per test:
