@@ -19,12 +19,18 @@ typedef struct {
 } ngx_http_qcc_journal_waiter_t;
 
 
-typedef struct {
+typedef struct ngx_http_qcc_journal_batch_s  ngx_http_qcc_journal_batch_t;
+
+struct ngx_http_qcc_journal_batch_s {
     u_char                        *buf;
     size_t                         len;
     size_t                         size;
     ngx_array_t                   *waiters;
-} ngx_http_qcc_journal_batch_t;
+#if (NGX_THREADS)
+    ngx_thread_task_t             *task;
+#endif
+    ngx_http_qcc_journal_batch_t  *next;      /* in the free list */
+};
 
 
 typedef struct {
@@ -52,14 +58,15 @@ typedef struct {
 } ngx_http_qcc_compact_ctx_t;
 
 
-static ngx_int_t ngx_http_qcc_journal_batch_init(ngx_pool_t *pool,
+static ngx_int_t ngx_http_qcc_journal_batch_init(ngx_cycle_t *cycle,
     ngx_http_qcc_journal_batch_t *b);
 static ngx_int_t ngx_http_qcc_journal_add_locked(ngx_http_qcc_queue_t *q,
     qcc_journal_rec_t *rec, ngx_log_t *log);
 static void ngx_http_qcc_journal_kick(ngx_log_t *log);
 static void ngx_http_qcc_journal_write_handler(void *data, ngx_log_t *log);
 static void ngx_http_qcc_journal_written(ngx_event_t *ev);
-static void ngx_http_qcc_journal_complete(ngx_int_t err, ngx_log_t *log);
+static void ngx_http_qcc_journal_complete(ngx_http_qcc_journal_batch_t *b,
+    ngx_int_t err, ngx_log_t *log);
 static void ngx_http_qcc_journal_guard_handler(ngx_event_t *ev);
 static int ngx_http_qcc_journal_apply(void *data,
     const qcc_journal_rec_t *rec, uint64_t offset);
@@ -72,13 +79,18 @@ static void ngx_http_qcc_journal_state_rec(ngx_http_qcc_order_t *o,
 
 /* the worker's journal: its append fd, the batch filling, the batch
  * being written */
+/*
+ * Up to this many batches are written and synced at once: a callback that
+ * arrives while a sync runs starts its own instead of waiting for it.
+ */
+#define NGX_HTTP_QCC_JOURNAL_INFLIGHT  4
+
 static ngx_fd_t                       ngx_http_qcc_journal_fd = -1;
-static ngx_http_qcc_journal_batch_t   ngx_http_qcc_batches[2];
+static ngx_http_qcc_journal_batch_t   ngx_http_qcc_batches[
+                                          NGX_HTTP_QCC_JOURNAL_INFLIGHT + 1];
 static ngx_http_qcc_journal_batch_t  *ngx_http_qcc_filling;
-static ngx_http_qcc_journal_batch_t  *ngx_http_qcc_writing;
-#if (NGX_THREADS)
-static ngx_thread_task_t             *ngx_http_qcc_journal_task;
-#endif
+static ngx_http_qcc_journal_batch_t  *ngx_http_qcc_free;
+static ngx_uint_t                     ngx_http_qcc_inflight;
 static ngx_http_qcc_main_conf_t      *ngx_http_qcc_journal_qmcf;
 
 /*
@@ -492,6 +504,7 @@ ngx_int_t
 ngx_http_qcc_journal_init_process(ngx_cycle_t *cycle)
 {
     int                        err;
+    ngx_uint_t                 i;
     ngx_http_qcc_main_conf_t  *qmcf;
 
     qmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_qcc_module);
@@ -511,55 +524,63 @@ ngx_http_qcc_journal_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    if (ngx_http_qcc_journal_batch_init(cycle->pool, &ngx_http_qcc_batches[0])
-        != NGX_OK
-        || ngx_http_qcc_journal_batch_init(cycle->pool,
-                                           &ngx_http_qcc_batches[1])
-           != NGX_OK)
-    {
-        return NGX_ERROR;
+    ngx_http_qcc_free = NULL;
+    ngx_http_qcc_inflight = 0;
+
+    for (i = 0; i <= NGX_HTTP_QCC_JOURNAL_INFLIGHT; i++) {
+        if (ngx_http_qcc_journal_batch_init(cycle, &ngx_http_qcc_batches[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_http_qcc_batches[i].next = ngx_http_qcc_free;
+        ngx_http_qcc_free = &ngx_http_qcc_batches[i];
     }
 
-    ngx_http_qcc_filling = &ngx_http_qcc_batches[0];
-    ngx_http_qcc_writing = NULL;
+    ngx_http_qcc_filling = ngx_http_qcc_free;
+    ngx_http_qcc_free = ngx_http_qcc_free->next;
 
     ngx_http_qcc_journal_guard.handler = ngx_http_qcc_journal_guard_handler;
     ngx_http_qcc_journal_guard.log = cycle->log;
     ngx_http_qcc_journal_guard.data = &ngx_http_qcc_journal_guard;
 
-#if (NGX_THREADS)
-    ngx_http_qcc_journal_task = ngx_thread_task_alloc(cycle->pool,
-                                      sizeof(ngx_http_qcc_journal_task_ctx_t));
-    if (ngx_http_qcc_journal_task == NULL) {
-        return NGX_ERROR;
-    }
 
-    ngx_http_qcc_journal_task->handler = ngx_http_qcc_journal_write_handler;
-    ngx_http_qcc_journal_task->event.handler = ngx_http_qcc_journal_written;
-    ngx_http_qcc_journal_task->event.log = cycle->log;
-#endif
 
     return NGX_OK;
 }
 
 
 static ngx_int_t
-ngx_http_qcc_journal_batch_init(ngx_pool_t *pool,
+ngx_http_qcc_journal_batch_init(ngx_cycle_t *cycle,
     ngx_http_qcc_journal_batch_t *b)
 {
     b->size = 4 * QCC_JOURNAL_RECORD_MAX;
     b->len = 0;
 
-    b->buf = ngx_palloc(pool, b->size);
+    b->buf = ngx_palloc(cycle->pool, b->size);
     if (b->buf == NULL) {
         return NGX_ERROR;
     }
 
-    b->waiters = ngx_array_create(pool, 16,
+    b->waiters = ngx_array_create(cycle->pool, 16,
                                   sizeof(ngx_http_qcc_journal_waiter_t));
     if (b->waiters == NULL) {
         return NGX_ERROR;
     }
+
+#if (NGX_THREADS)
+    b->task = ngx_thread_task_alloc(cycle->pool,
+                                    sizeof(ngx_http_qcc_journal_task_ctx_t));
+    if (b->task == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->task->handler = ngx_http_qcc_journal_write_handler;
+    b->task->event.handler = ngx_http_qcc_journal_written;
+    b->task->event.data = b;
+    b->task->event.log = cycle->log;
+#endif
 
     return NGX_OK;
 }
@@ -712,7 +733,10 @@ ngx_http_qcc_journal_add_locked(ngx_http_qcc_queue_t *q,
 }
 
 
-/* Starts writing the filling batch unless a write is under way. */
+/*
+ * Starts writing the filling batch, unless it is empty or as many
+ * batches as allowed are being written.
+ */
 
 static void
 ngx_http_qcc_journal_kick(ngx_log_t *log)
@@ -721,19 +745,18 @@ ngx_http_qcc_journal_kick(ngx_log_t *log)
 #if (NGX_THREADS)
     ngx_http_qcc_journal_task_ctx_t  *ctx;
 #else
-    ngx_int_t                         err;
+    int                               err;
 #endif
 
     b = ngx_http_qcc_filling;
 
-    if (ngx_http_qcc_writing || b->len == 0) {
+    if (b->len == 0 || ngx_http_qcc_free == NULL) {
         return;
     }
 
-    ngx_http_qcc_writing = b;
-    ngx_http_qcc_filling = (b == &ngx_http_qcc_batches[0])
-                           ? &ngx_http_qcc_batches[1]
-                           : &ngx_http_qcc_batches[0];
+    ngx_http_qcc_filling = ngx_http_qcc_free;
+    ngx_http_qcc_free = ngx_http_qcc_free->next;
+    ngx_http_qcc_inflight++;
 
     if (!ngx_http_qcc_journal_guard.timer_set) {
         ngx_add_timer(&ngx_http_qcc_journal_guard, 1000);
@@ -741,19 +764,18 @@ ngx_http_qcc_journal_kick(ngx_log_t *log)
 
 #if (NGX_THREADS)
 
-    ctx = ngx_http_qcc_journal_task->ctx;
+    ctx = b->task->ctx;
     ctx->fd = ngx_http_qcc_journal_fd;
     ctx->err = 0;
     ctx->batch = b;
 
-    if (ngx_thread_task_post(ngx_http_qcc_journal_qmcf->thread_pool,
-                             ngx_http_qcc_journal_task)
+    if (ngx_thread_task_post(ngx_http_qcc_journal_qmcf->thread_pool, b->task)
         == NGX_OK)
     {
         return;
     }
 
-    ngx_http_qcc_journal_complete(NGX_EAGAIN, log);
+    ngx_http_qcc_journal_complete(b, NGX_EAGAIN, log);
 
 #else
 
@@ -765,7 +787,7 @@ ngx_http_qcc_journal_kick(ngx_log_t *log)
         err = err ? err : NGX_EIO;
     }
 
-    ngx_http_qcc_journal_complete(err, log);
+    ngx_http_qcc_journal_complete(b, err, log);
 
 #endif
 }
@@ -773,14 +795,18 @@ ngx_http_qcc_journal_kick(ngx_log_t *log)
 
 #if (NGX_THREADS)
 
-/* in a thread: nothing of nginx's but the plain context */
+/*
+ * In a thread: nothing of nginx's but the plain context.  The append is
+ * serialized across workers by flock(), which the kernel releases if a
+ * worker dies; the sync runs outside it, beside other batches' syncs.
+ */
 
 static void
 ngx_http_qcc_journal_write_handler(void *data, ngx_log_t *log)
 {
     ngx_http_qcc_journal_task_ctx_t *ctx = data;
 
-    int  err;
+    int  err, rc;
 
     err = 0;
 
@@ -789,37 +815,42 @@ ngx_http_qcc_journal_write_handler(void *data, ngx_log_t *log)
         return;
     }
 
-    if (qcc_journal_write(ctx->fd, ctx->batch->buf, ctx->batch->len, &err)
-        != QCC_JOURNAL_OK)
-    {
-        ctx->err = err ? err : EIO;
-    }
+    rc = qcc_journal_append(ctx->fd, ctx->batch->buf, ctx->batch->len, &err);
 
     (void) flock(ctx->fd, LOCK_UN);
+
+    if (rc != QCC_JOURNAL_OK) {
+        ctx->err = err ? err : EIO;
+        return;
+    }
+
+    if (fdatasync(ctx->fd) == -1) {
+        ctx->err = errno;
+    }
 }
 
 
 static void
 ngx_http_qcc_journal_written(ngx_event_t *ev)
 {
+    ngx_http_qcc_journal_batch_t     *b;
     ngx_http_qcc_journal_task_ctx_t  *ctx;
 
-    ctx = ngx_http_qcc_journal_task->ctx;
+    b = ev->data;
+    ctx = b->task->ctx;
 
-    ngx_http_qcc_journal_complete(ctx->err, ev->log);
+    ngx_http_qcc_journal_complete(b, ctx->err, ev->log);
 }
 
 #endif
 
 
 static void
-ngx_http_qcc_journal_complete(ngx_int_t err, ngx_log_t *log)
+ngx_http_qcc_journal_complete(ngx_http_qcc_journal_batch_t *b,
+    ngx_int_t err, ngx_log_t *log)
 {
     ngx_uint_t                      i, n;
-    ngx_http_qcc_journal_batch_t   *b;
     ngx_http_qcc_journal_waiter_t  *w;
-
-    b = ngx_http_qcc_writing;
 
     if (err) {
         ngx_log_error(NGX_LOG_ERR, log, err,
@@ -831,8 +862,8 @@ ngx_http_qcc_journal_complete(ngx_int_t err, ngx_log_t *log)
     n = b->waiters->nelts;
 
     /*
-     * The batch stays "writing" while the waiters run: what they append
-     * goes to the other batch, and w is not overwritten.
+     * The batch is not free while its waiters run: what they append goes
+     * to the filling batch, and w is not overwritten.
      */
 
     for (i = 0; i < n; i++) {
@@ -841,14 +872,14 @@ ngx_http_qcc_journal_complete(ngx_int_t err, ngx_log_t *log)
 
     b->len = 0;
     b->waiters->nelts = 0;
-    ngx_http_qcc_writing = NULL;
+    b->next = ngx_http_qcc_free;
+    ngx_http_qcc_free = b;
+    ngx_http_qcc_inflight--;
 
     /* what was added meanwhile goes out in the next group */
     ngx_http_qcc_journal_kick(log);
 
-    if (ngx_http_qcc_writing == NULL
-        && ngx_http_qcc_journal_guard.timer_set)
-    {
+    if (ngx_http_qcc_inflight == 0 && ngx_http_qcc_journal_guard.timer_set) {
         ngx_del_timer(&ngx_http_qcc_journal_guard);
     }
 }
@@ -857,7 +888,7 @@ ngx_http_qcc_journal_complete(ngx_int_t err, ngx_log_t *log)
 static void
 ngx_http_qcc_journal_guard_handler(ngx_event_t *ev)
 {
-    if (ngx_http_qcc_writing) {
+    if (ngx_http_qcc_inflight) {
         ngx_log_error(NGX_LOG_WARN, ev->log, 0,
                       "qcc: a journal write has taken more than a second");
         ngx_add_timer(ev, 1000);

@@ -855,6 +855,32 @@ qcc_journal_write(int fd, const unsigned char *buf, size_t len, int *err)
 
 
 int
+qcc_journal_append(int fd, const unsigned char *buf, size_t len, int *err)
+{
+    int          e;
+    struct stat  st;
+
+    if (fstat(fd, &st) == -1) {
+        *err = errno;
+        return QCC_JOURNAL_ERROR;
+    }
+
+    if (qcc_journal_write_all(fd, buf, len) == 0) {
+        return QCC_JOURNAL_OK;
+    }
+
+    e = errno;
+
+    /* no torn record may stay in front of the next append */
+    (void) ftruncate(fd, st.st_size);
+
+    *err = e;
+
+    return QCC_JOURNAL_ERROR;
+}
+
+
+int
 qcc_journal_truncate(int fd, uint64_t valid, int *err)
 {
     if (valid > QCC_JOURNAL_FILE_MAX

@@ -262,6 +262,15 @@ int qcc_journal_open(const char *path, uid_t uid, gid_t gid, int *err);
 int qcc_journal_write(int fd, const unsigned char *buf, size_t len,
     int *err);
 
+/*
+ * The write half of qcc_journal_write(), for writers that sync apart
+ * (several syncs in flight): appends buf and cuts the file back on a
+ * failed or short write; the caller holds the writers' lock, and calls
+ * fdatasync() afterwards, outside it.
+ */
+int qcc_journal_append(int fd, const unsigned char *buf, size_t len,
+    int *err);
+
 /* Cuts a journal to the valid bytes a replay found, and fsyncs it. */
 int qcc_journal_truncate(int fd, uint64_t valid, int *err);
 
