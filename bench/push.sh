@@ -72,6 +72,9 @@ IDLE=${BENCH_IDLE:-8s}
 SENDFILE=${BENCH_SENDFILE:-on}
 POOL_THREADS=${BENCH_POOL_THREADS:-}
 POOL_NICE=${BENCH_POOL_NICE:-}
+# as conf/qcc.conf: unpacking in a pool of its own at a lower priority
+# (BENCH_UNPACK_POOL=N threads; empty: the shared pool)
+UNPACK_POOL=${BENCH_UNPACK_POOL-2}
 USER_=${BENCH_USER:-www-data}
 
 KEY=BenchAppKey
@@ -248,6 +251,7 @@ user $USER_;
 worker_processes $WORKERS;
 pid $GWD/nginx.pid;
 ${POOL_THREADS:+thread_pool qcc threads=$POOL_THREADS;}
+${UNPACK_POOL:+thread_pool qcc_unpack threads=$UNPACK_POOL;}
 error_log $GWD/error.log warn;
 events { worker_connections 4096; }
 http {
@@ -257,6 +261,7 @@ $(temp_paths "$GWD")
     log_format cb '\$msec \$request_time \$status';
     sendfile $SENDFILE;
     ${POOL_THREADS:+qcc_thread_pool qcc;}
+    ${UNPACK_POOL:+qcc_unpack_thread_pool qcc_unpack;}
 
     qcc_queue zone=qcc:16m journal=$GWD/journal/qcc.journal;
     qcc_download_hosts 127.0.0.1:$MP;
@@ -586,7 +591,7 @@ mkdir -p "$OUT"
     echo "thread pool, spooled (fsync, rename, directory fsync) and POSTed to a local"
     echo "app that reads every byte. Small pushes: the mock's push_many, $SMALL_CONC at a"
     echo "time; the mock (Python) serves every download. Gateway worker_processes"
-    echo "$WORKERS, sendfile $SENDFILE, thread pool ${POOL_THREADS:-default (32 threads)}${POOL_NICE:+ reniced to $POOL_NICE}, qcc_fetch concurrency=$FETCH_CONC,"
+    echo "$WORKERS, sendfile $SENDFILE, thread pool ${POOL_THREADS:-default (32 threads)}, unpack pool ${UNPACK_POOL:-shared}${POOL_NICE:+ reniced to $POOL_NICE}, qcc_fetch concurrency=$FETCH_CONC,"
     echo "spool and journal on"
     echo "$(df -PT "$GWD" | awk 'NR == 2 { print $2 }') ($(df -P "$GWD" | awk 'NR == 2 { print $1 }')); a fresh gateway (journal, zone, spool) per round;"
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1))"

@@ -1929,7 +1929,7 @@ ngx_http_qcc_fetch_unpack_thread(void *data, ngx_log_t *log)
     /* the pool is the unpacking's own: its threads yield to the loop */
     if (ctx->low_priority && !niced) {
         niced = 1;
-        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 10);
+        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 19);
     }
 
     ctx->spool_err = 0;

@@ -48,7 +48,7 @@ for my $pid ($t->worker_pids) {
     }
 }
 is($main, 0, 'the event loop keeps its priority');
-ok((grep { $_ == 10 } values %nice), 'an unpacking thread runs at nice 10')
+ok((grep { $_ == 19 } values %nice), 'an unpacking thread runs at nice 19')
     or diag(explain(\%nice));
 
 $t->stop;
