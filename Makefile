@@ -78,7 +78,9 @@ $(B)/nginx/objs/Makefile: config $(B)/srclist
 $(B)/ngx_http_qcc_module.so: $(B)/nginx/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) \
                              $(NGX_SRCS) $(NGX_HDRS)
 	$(MAKE) -s -C $(B)/nginx -f objs/Makefile modules
-	cp $(B)/nginx/objs/ngx_http_qcc_module.so $@
+	@# renamed into place: a running nginx keeps the object it loaded
+	cp $(B)/nginx/objs/ngx_http_qcc_module.so $@.tmp
+	mv -f $@.tmp $@
 
 # --- the core compiled once per flavour -------------------------------------
 

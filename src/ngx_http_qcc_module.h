@@ -184,6 +184,12 @@ typedef struct {
     ngx_str_t                   key_arg;      /* "key=<escaped AppKey>" */
     ngx_str_t                   secret;       /* the SecretKey */
 
+    /* the last second signed in this worker, and its Token */
+    time_t                      signed_sec;
+    u_char                      signed_ts[QCC_TIMESPAN_MAX];
+    size_t                      signed_ts_len;
+    u_char                      signed_token[QCC_TOKEN_LEN];
+
     ngx_flag_t                  sign;
     u_char                     *sign_file;    /* where "qcc_sign on" was */
     ngx_uint_t                  sign_line;

@@ -70,6 +70,7 @@ ngx_http_qcc_ctx_t *
 ngx_http_qcc_sign_values(ngx_http_request_t *r,
     ngx_http_qcc_loc_conf_t *qlcf)
 {
+    time_t               now;
     ngx_http_qcc_ctx_t  *ctx;
 
     if (qlcf->key.data == NULL || qlcf->secret.data == NULL) {
@@ -85,18 +86,36 @@ ngx_http_qcc_sign_values(ngx_http_request_t *r,
         return ctx;
     }
 
-    ctx->timespan_len = qcc_sign_timespan(ngx_time(), ctx->timespan);
+    now = ngx_time();
 
-    if (ctx->timespan_len == 0
-        || qcc_sign_token(qlcf->key.data, qlcf->key.len,
-                          ctx->timespan, ctx->timespan_len,
-                          qlcf->secret.data, qlcf->secret.len, ctx->token)
-           != 0)
-    {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "qcc: computing the request token failed");
-        return NULL;
+    /*
+     * The Token changes once a second per account: the last one computed
+     * in this worker is kept in the location's configuration (each worker
+     * has its own copy of it) and reused within the same second.
+     */
+
+    if (qlcf->signed_sec != now || qlcf->signed_ts_len == 0) {
+        qlcf->signed_ts_len = qcc_sign_timespan(now, qlcf->signed_ts);
+
+        if (qlcf->signed_ts_len == 0
+            || qcc_sign_token(qlcf->key.data, qlcf->key.len,
+                              qlcf->signed_ts, qlcf->signed_ts_len,
+                              qlcf->secret.data, qlcf->secret.len,
+                              qlcf->signed_token)
+               != 0)
+        {
+            qlcf->signed_ts_len = 0;
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "qcc: computing the request token failed");
+            return NULL;
+        }
+
+        qlcf->signed_sec = now;
     }
+
+    ctx->timespan_len = qlcf->signed_ts_len;
+    ngx_memcpy(ctx->timespan, qlcf->signed_ts, qlcf->signed_ts_len);
+    ngx_memcpy(ctx->token, qlcf->signed_token, QCC_TOKEN_LEN);
 
     ctx->signed_ = 1;
 
