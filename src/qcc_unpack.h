@@ -4,6 +4,15 @@
  * the push-JSON validator into a new file, and that file is kept only if
  * the entry authenticated and the JSON is valid.  Runs in a thread: all
  * state is in the job and the result.
+ *
+ * Validation overlaps with decryption and inflation: a second thread,
+ * started and joined by qcc_unpack(), validates a copy of each chunk the
+ * ZIP reader produces, through a ring of QCC_UNPACK_SLOTS buffers of
+ * QCC_UNPACK_SLOT_SIZE bytes (2 MB in all: enough to ride out a few ms of
+ * either thread losing its core), while the reading thread writes the
+ * chunk to the output.  Without that thread (QCC_UNPACK_SERIAL, or if it
+ * cannot be started) the same work is done in the calling thread, with
+ * the same results.
  */
 
 #ifndef QCC_UNPACK_H
@@ -14,6 +23,21 @@
 
 #define QCC_UNPACK_REASON_MAX   256
 #define QCC_UNPACK_IGNORED_MAX  256
+
+#define QCC_UNPACK_SLOTS        8
+#define QCC_UNPACK_SLOT_SIZE    (256 * 1024)
+
+/*
+ * job.flags.  QCC_UNPACK_CJSON parses each record with cJSON, as the
+ * validator did first: the same verdicts as the default, which finds each
+ * record's id in the scan itself (the fuzz target checks both agree), but
+ * several times the CPU.  On bench/large.sh's 500 MB push, decrypting and
+ * inflating alone take 0.8 s of CPU; the scanner with cJSON about 3.8 s,
+ * without it about 1 s: with cJSON the validator's thread alone is 0.2x
+ * the speed of unpacking, whatever overlaps (README "Large pushes").
+ */
+#define QCC_UNPACK_CJSON        0x01
+#define QCC_UNPACK_SERIAL       0x02    /* one thread: no overlap */
 
 
 typedef enum {
@@ -36,6 +60,7 @@ typedef struct {
     size_t                 nnames;      /* the first found is used */
     uint64_t               max_output;  /* 0: the ZIP reader's default */
     size_t                 record_max;  /* 0: the validator's default */
+    unsigned               flags;       /* QCC_UNPACK_CJSON, _SERIAL */
 } qcc_unpack_job_t;
 
 
@@ -51,7 +76,10 @@ typedef struct {
 
 /*
  * Does the whole job; on any failure out_path does not exist afterwards.
- * On success out_path is written and fsync'd.  Returns res->rc.
+ * On success out_path is written and fsync'd.  Returns res->rc.  Safe to
+ * call from several threads at once (nothing global is touched); the
+ * thread it starts has the caller's signal mask and is joined before
+ * return.
  */
 int qcc_unpack(const qcc_unpack_job_t *job, qcc_unpack_result_t *res);
 
