@@ -272,6 +272,8 @@ ngx_http_qcc_fetch_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_http_qcc_fetch_stale_socket(cf, &fcf->driver);
 
+    /* each record parsed with cJSON, as the push-file rules say */
+    fcf->cjson = 1;
     fcf->concurrency = 4;
     fcf->lease = 300;
     fcf->timeout = 600000;
@@ -296,6 +298,16 @@ ngx_http_qcc_fetch_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_strncmp(value[i].data, "pull=", 5) == 0) {
             fcf->pull.data = value[i].data + 5;
             fcf->pull.len = value[i].len - 5;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "validate=cjson") == 0) {
+            fcf->cjson = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "validate=scanner") == 0) {
+            fcf->cjson = 0;
             continue;
         }
 
@@ -1876,6 +1888,7 @@ ngx_http_qcc_fetch_unpack(ngx_http_request_t *r, ngx_http_qcc_fetch_ctx_t *ctx)
     ctx->job.password_len = ctx->password_len;
     ctx->job.names = ngx_http_qcc_push_names[ctx->feed];
     ctx->job.nnames = ngx_http_qcc_push_names[ctx->feed][1] ? 2 : 1;
+    ctx->job.flags = ctx->fcf->cjson ? QCC_UNPACK_CJSON : 0;
 
     task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_qcc_fetch_ctx_t *));
     if (task == NULL) {

@@ -139,6 +139,7 @@ typedef struct {
     ngx_str_t                   spool;        /* directory, or empty */
     ngx_str_t                   temp;         /* directory */
     ngx_uint_t                  concurrency;
+    ngx_flag_t                  cjson;        /* validate=cjson|scanner */
     time_t                      lease;
     ngx_msec_t                  timeout;
     off_t                       max_size;

@@ -54,4 +54,27 @@ ok((grep { $_ == 19 } values %nice), 'an unpacking thread runs at nice 19')
 $t->stop;
 $t->check_error_log;
 
+# validate=scanner: the scanner checks the ids itself, same verdicts
+(my $fast = push_conf()) =~ s/(temp=%%PREFIX%%\/tmp)/$1 validate=scanner/;
+my $s = QccTest->new;
+$s->write_file('secret', "SecretKey\n", 0600);
+$s->{vars} = { MOCK => $m->port };
+(my $bad = $fast) =~ s/validate=scanner/validate=maybe/;
+$s->config(http => $bad);
+($rc, $out) = $s->test_config;
+like($out, qr/invalid parameter "validate=maybe"/, 'validate=maybe refused');
+$s->config(http => $fast)->run or BAIL_OUT('no start');
+my $cb = 'http://127.0.0.1:' . $s->port . '/qcc/callback/corp';
+for my $spec ({ records => 20 }, { missing_id => 1 }) {
+    my $o2 = $m->order(feed => 'dd_corp_monitor', %$spec);
+    $m->push(feed => 'dd_corp_monitor', orderNo => $o2->{orderNo},
+             callback => $cb);
+    my $st = wait_order($s, $o2->{orderNo});
+    is($st && $st->{state}, $spec->{missing_id} ? 'failed' : 'delivered',
+       'validate=scanner: ' . ($spec->{missing_id} ? 'a record without id fails'
+                                                   : 'delivered'));
+}
+$s->stop;
+$s->check_error_log('validate=scanner');
+
 done_testing;
