@@ -91,6 +91,13 @@ static ngx_http_qcc_journal_batch_t   ngx_http_qcc_batches[
 static ngx_http_qcc_journal_batch_t  *ngx_http_qcc_filling;
 static ngx_http_qcc_journal_batch_t  *ngx_http_qcc_free;
 static ngx_uint_t                     ngx_http_qcc_inflight;
+#if (NGX_THREADS)
+/*
+ * flock() excludes other workers, not the threads of this one, which
+ * share its file descriptor: appends in flight at once take this too.
+ */
+static ngx_thread_mutex_t             ngx_http_qcc_append_mutex;
+#endif
 static ngx_http_qcc_main_conf_t      *ngx_http_qcc_journal_qmcf;
 
 /*
@@ -262,6 +269,24 @@ ngx_http_qcc_journal_replay(ngx_cycle_t *cycle, ngx_http_qcc_queue_t *q,
         return NGX_OK;
     }
 
+    /* a torn tail is cut off in place: that needs no space on a full disk */
+
+    if (torn && !damaged) {
+        fd = ngx_open_file(qmcf->journal.data, NGX_FILE_WRONLY,
+                           NGX_FILE_OPEN, 0);
+
+        if (fd != NGX_INVALID_FILE
+            && qcc_journal_truncate(fd, torn, &err) == QCC_JOURNAL_OK)
+        {
+            n = torn;
+            torn = 0;
+        }
+
+        if (fd != NGX_INVALID_FILE) {
+            ngx_close_file(fd);
+        }
+    }
+
     if (!torn && !damaged && (size_t) n <= qmcf->journal_compact) {
         return NGX_OK;
     }
@@ -281,10 +306,15 @@ ngx_http_qcc_journal_replay(ngx_cycle_t *cycle, ngx_http_qcc_queue_t *q,
                              uid, gid, &err);
 
     if (rc != QCC_JOURNAL_OK) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, err,
-                      "qcc: compacting journal \"%V\" failed",
-                      &qmcf->journal);
-        return NGX_ERROR;
+        /*
+         * Not fatal: the journal as it is replays the same orders (a
+         * damaged record is skipped), and a full disk must not keep the
+         * gateway from starting.
+         */
+        ngx_log_error(NGX_LOG_ERR, cycle->log, err,
+                      "qcc: compacting journal \"%V\" failed, kept as it "
+                      "is", &qmcf->journal);
+        return NGX_OK;
     }
 
     q->sh->journal_seq = seq;
@@ -541,6 +571,14 @@ ngx_http_qcc_journal_init_process(ngx_cycle_t *cycle)
     ngx_http_qcc_filling = ngx_http_qcc_free;
     ngx_http_qcc_free = ngx_http_qcc_free->next;
 
+#if (NGX_THREADS)
+    if (ngx_thread_mutex_create(&ngx_http_qcc_append_mutex, cycle->log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+#endif
+
     ngx_http_qcc_journal_guard.handler = ngx_http_qcc_journal_guard_handler;
     ngx_http_qcc_journal_guard.log = cycle->log;
     ngx_http_qcc_journal_guard.data = &ngx_http_qcc_journal_guard;
@@ -756,6 +794,7 @@ ngx_http_qcc_journal_kick(ngx_log_t *log)
 
     ngx_http_qcc_filling = ngx_http_qcc_free;
     ngx_http_qcc_free = ngx_http_qcc_free->next;
+
     ngx_http_qcc_inflight++;
 
     if (!ngx_http_qcc_journal_guard.timer_set) {
@@ -810,14 +849,21 @@ ngx_http_qcc_journal_write_handler(void *data, ngx_log_t *log)
 
     err = 0;
 
+    if (ngx_thread_mutex_lock(&ngx_http_qcc_append_mutex, log) != NGX_OK) {
+        ctx->err = EAGAIN;
+        return;
+    }
+
     if (flock(ctx->fd, LOCK_EX) == -1) {
         ctx->err = errno;
+        (void) ngx_thread_mutex_unlock(&ngx_http_qcc_append_mutex, log);
         return;
     }
 
     rc = qcc_journal_append(ctx->fd, ctx->batch->buf, ctx->batch->len, &err);
 
     (void) flock(ctx->fd, LOCK_UN);
+    (void) ngx_thread_mutex_unlock(&ngx_http_qcc_append_mutex, log);
 
     if (rc != QCC_JOURNAL_OK) {
         ctx->err = err ? err : EIO;
