@@ -155,7 +155,7 @@ test-bins: $(UNIT_BINS) $(UNIT_SAN) $(FUZZ_BINS)
 
 test: deps
 	$(MAKE) -j2 all test-bins
-	$(MAKE) unit unit-san fuzz-replay
+	$(MAKE) unit unit-san fuzz-replay reliability-quick
 	$(MAKE) prove
 
 # --- long runs ----------------------------------------------------------------

@@ -301,7 +301,10 @@ ngx_http_qcc_callback_queue(ngx_http_request_t *r,
                                    ngx_http_qcc_callback_journaled, ctx)
         != NGX_OK)
     {
-        r->main->count--;
+        /*
+         * journaled() finalizes the request, taking back the count above;
+         * the NGX_DONE below then takes back the request's own.
+         */
         ngx_http_qcc_callback_journaled(ctx, NGX_ERROR);
         return NGX_DONE;
     }

@@ -48,6 +48,7 @@
 
 
 typedef struct {
+    ngx_uint_t                  kind;         /* NGX_HTTP_QCC_CTX_FETCH */
     ngx_http_request_t         *request;
     ngx_http_qcc_fetch_conf_t  *fcf;
 
@@ -1158,6 +1159,7 @@ ngx_http_qcc_fetch_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->kind = NGX_HTTP_QCC_CTX_FETCH;
     ctx->request = r;
     ctx->fcf = qlcf->fetch;
 
@@ -1306,7 +1308,7 @@ ngx_http_qcc_fetch_resume(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_qcc_fetch_filter_module);
 
-    if (ctx == NULL || ctx->waiting) {
+    if (ctx == NULL || ctx->kind != NGX_HTTP_QCC_CTX_FETCH || ctx->waiting) {
         return;
     }
 
@@ -1783,7 +1785,8 @@ ngx_http_qcc_fetch_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_qcc_fetch_filter_module);
 
-    if (ctx == NULL || ctx->sr != r || ctx->step != NGX_HTTP_QCC_STEP_UNPACK)
+    if (ctx == NULL || ctx->kind != NGX_HTTP_QCC_CTX_FETCH || ctx->sr != r
+        || ctx->step != NGX_HTTP_QCC_STEP_UNPACK)
     {
         return ngx_http_next_header_filter(r);
     }
@@ -2439,7 +2442,8 @@ ngx_http_qcc_download_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_qcc_fetch_filter_module);
 
-    value = ctx ? (ngx_str_t *) ((u_char *) ctx + data) : NULL;
+    value = (ctx && ctx->kind == NGX_HTTP_QCC_CTX_FETCH)
+            ? (ngx_str_t *) ((u_char *) ctx + data) : NULL;
 
     if (value == NULL || value->len == 0) {
         v->not_found = 1;

@@ -261,6 +261,14 @@ ngx_int_t ngx_http_qcc_add_header(ngx_http_request_t *r, char *key,
 ngx_int_t ngx_http_qcc_callback_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_qcc_status_handler(ngx_http_request_t *r);
 
+/*
+ * The driver's request contexts (under ngx_http_qcc_fetch_filter_module)
+ * start with their kind, so the filter and the variables read only theirs.
+ */
+#define NGX_HTTP_QCC_CTX_FETCH        1
+#define NGX_HTTP_QCC_CTX_RECONCILE    2
+
+
 /* a download link, as getDownloadUrl gives it */
 typedef struct {
     ngx_str_t                   url;

@@ -33,6 +33,7 @@ typedef struct {
 
 
 typedef struct {
+    ngx_uint_t                  kind;         /* NGX_HTTP_QCC_CTX_RECONCILE */
     ngx_http_request_t         *request;
     ngx_http_qcc_fetch_conf_t  *fcf;
     ngx_uint_t                  feed;
@@ -192,6 +193,7 @@ ngx_http_qcc_reconcile_handler(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->kind = NGX_HTTP_QCC_CTX_RECONCILE;
     ctx->request = r;
     ctx->fcf = fcf;
     ctx->feed = feed;
@@ -215,7 +217,9 @@ ngx_http_qcc_rc_resume(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_qcc_fetch_filter_module);
 
-    if (ctx == NULL || ctx->waiting) {
+    if (ctx == NULL || ctx->kind != NGX_HTTP_QCC_CTX_RECONCILE
+        || ctx->waiting)
+    {
         return;
     }
 
