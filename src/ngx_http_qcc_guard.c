@@ -1518,9 +1518,8 @@ ngx_http_qcc_guard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 static char *
 ngx_http_qcc_guard_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    u_char                     *p;
     ssize_t                     size;
-    ngx_str_t                  *value, name, s;
+    ngx_str_t                  *value, name;
     ngx_shm_zone_t             *shm_zone;
     ngx_http_qcc_guard_zone_t  *zone;
 
@@ -1532,32 +1531,14 @@ ngx_http_qcc_guard_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    name.data = value[1].data + 5;
-
-    p = (u_char *) ngx_strchr(name.data, ':');
-
-    if (p == NULL || p == name.data) {
+    /* a zone without a name is refused here, before its size */
+    if (value[1].len > 5 && value[1].data[5] == ':') {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid zone size \"%V\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    name.len = p - name.data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small", &value[1]);
+    if (ngx_http_qcc_parse_zone(cf, &value[1], &name, &size) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -872,3 +872,48 @@ ngx_http_qcc_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
 
     return NGX_OK;
 }
+
+
+/*
+ * "zone=NAME:SIZE" as limit_req_zone parses it: the name, and a size of
+ * at least 8 pages.  Logs and returns NGX_ERROR on a bad one.
+ */
+
+ngx_int_t
+ngx_http_qcc_parse_zone(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name,
+    ssize_t *size)
+{
+    u_char     *p;
+    ngx_str_t   s;
+
+    name->data = value->data + 5;
+
+    p = (u_char *) ngx_strlchr(name->data, value->data + value->len, ':');
+
+    if (p == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", value);
+        return NGX_ERROR;
+    }
+
+    name->len = p - name->data;
+
+    s.data = p + 1;
+    s.len = value->data + value->len - s.data;
+
+    *size = ngx_parse_size(&s);
+
+    if (*size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", value);
+        return NGX_ERROR;
+    }
+
+    if (*size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", value);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -245,6 +245,8 @@ ngx_int_t ngx_http_qcc_feed_index(u_char *name, size_t len);
 
 ngx_int_t ngx_http_qcc_add_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
+ngx_int_t ngx_http_qcc_parse_zone(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *name, ssize_t *size);
 
 /* logs */
 void ngx_http_qcc_log_mask_request(ngx_http_request_t *r);
