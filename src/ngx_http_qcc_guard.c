@@ -616,68 +616,30 @@ ngx_http_qcc_guard_files(ngx_http_request_t *r, ngx_http_qcc_guard_ctx_t *ctx)
 static ngx_int_t
 ngx_http_qcc_guard_strip_headers(ngx_http_request_t *r)
 {
-    ngx_uint_t        i, n, found;
+    ngx_uint_t        i;
     ngx_list_t        headers;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *header, *h;
-
-    n = 0;
-    found = 0;
-
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
-        header = part->elts;
-
-        for (i = 0; i < part->nelts; i++) {
-            n++;
-
-            if ((header[i].key.len == sizeof("token") - 1
-                 && ngx_strncmp(header[i].lowcase_key, "token",
-                                sizeof("token") - 1) == 0)
-                || (header[i].key.len == sizeof("timespan") - 1
-                    && ngx_strncmp(header[i].lowcase_key, "timespan",
-                                   sizeof("timespan") - 1) == 0))
-            {
-                found++;
-            }
-        }
-    }
-
-    if (found == 0) {
-        return NGX_OK;
-    }
-
-    if (ngx_list_init(&headers, r->pool, n, sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    ngx_table_elt_t  *header;
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         header = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
 
-            if ((header[i].key.len == sizeof("token") - 1
-                 && ngx_strncmp(header[i].lowcase_key, "token",
-                                sizeof("token") - 1) == 0)
-                || (header[i].key.len == sizeof("timespan") - 1
-                    && ngx_strncmp(header[i].lowcase_key, "timespan",
-                                   sizeof("timespan") - 1) == 0))
-            {
-                continue;
-            }
+            if (ngx_http_qcc_is_credential(&header[i])) {
+                if (ngx_http_qcc_headers_without_credentials(r, &headers, 0)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
 
-            h = ngx_list_push(&headers);
-            if (h == NULL) {
-                return NGX_ERROR;
+                r->headers_in.headers = headers;
+                return NGX_OK;
             }
-
-            *h = header[i];
         }
     }
 
-    r->headers_in.headers = headers;
-
+    /* none to drop: the list stays as it is */
     return NGX_OK;
 }
 

@@ -202,27 +202,40 @@ ngx_http_qcc_sign_args(ngx_http_request_t *r, ngx_http_qcc_loc_conf_t *qlcf)
 }
 
 
+/* Whether a request header is one of QCC's credentials. */
+
+ngx_uint_t
+ngx_http_qcc_is_credential(ngx_table_elt_t *h)
+{
+    return (h->key.len == sizeof("token") - 1
+            && ngx_strncmp(h->lowcase_key, "token", sizeof("token") - 1) == 0)
+           || (h->key.len == sizeof("timespan") - 1
+               && ngx_strncmp(h->lowcase_key, "timespan",
+                              sizeof("timespan") - 1) == 0);
+}
+
+
 /*
- * A new header list without any Token or Timespan of the client's, with
- * ours appended.  The list is rebuilt rather than edited in place since
- * a subrequest shares its parts with the parent request.
+ * A copy of the request's header list without any Token or Timespan, with
+ * room for extra more.  A copy rather than an edit in place, since a
+ * subrequest shares the parts of its parent's list.
  */
 
-static ngx_int_t
-ngx_http_qcc_sign_headers(ngx_http_request_t *r, ngx_http_qcc_ctx_t *ctx)
+ngx_int_t
+ngx_http_qcc_headers_without_credentials(ngx_http_request_t *r,
+    ngx_list_t *headers, ngx_uint_t extra)
 {
     ngx_uint_t        i, n;
-    ngx_list_t        headers;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *header, *h;
 
-    n = 0;
+    n = extra;
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         n += part->nelts;
     }
 
-    if (ngx_list_init(&headers, r->pool, n + 2, sizeof(ngx_table_elt_t))
+    if (ngx_list_init(headers, r->pool, n ? n : 1, sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -233,23 +246,32 @@ ngx_http_qcc_sign_headers(ngx_http_request_t *r, ngx_http_qcc_ctx_t *ctx)
 
         for (i = 0; i < part->nelts; i++) {
 
-            if ((header[i].key.len == sizeof("token") - 1
-                 && ngx_strncmp(header[i].lowcase_key, "token",
-                                sizeof("token") - 1) == 0)
-                || (header[i].key.len == sizeof("timespan") - 1
-                    && ngx_strncmp(header[i].lowcase_key, "timespan",
-                                   sizeof("timespan") - 1) == 0))
-            {
+            if (ngx_http_qcc_is_credential(&header[i])) {
                 continue;
             }
 
-            h = ngx_list_push(&headers);
+            h = ngx_list_push(headers);
             if (h == NULL) {
                 return NGX_ERROR;
             }
 
             *h = header[i];
         }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the header list without the client's credentials, with ours appended */
+
+static ngx_int_t
+ngx_http_qcc_sign_headers(ngx_http_request_t *r, ngx_http_qcc_ctx_t *ctx)
+{
+    ngx_list_t  headers;
+
+    if (ngx_http_qcc_headers_without_credentials(r, &headers, 2) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ngx_http_qcc_push_header(r, &headers, &ngx_http_qcc_timespan_name,
