@@ -27,6 +27,7 @@
 #include <sys/un.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sched.h>
 
 
 #define NGX_HTTP_QCC_TICK           1000
@@ -132,6 +133,7 @@ static ngx_int_t ngx_http_qcc_fetch_downloaded(ngx_http_request_t *r,
 static ngx_int_t ngx_http_qcc_fetch_unpack(ngx_http_request_t *r,
     ngx_http_qcc_fetch_ctx_t *ctx);
 #if (NGX_THREADS)
+static void ngx_http_qcc_fetch_yield_cpu(void);
 static void ngx_http_qcc_fetch_unpack_thread(void *data, ngx_log_t *log);
 static void ngx_http_qcc_fetch_unpacked(ngx_event_t *ev);
 #endif
@@ -1931,6 +1933,23 @@ ngx_http_qcc_fetch_unpack(ngx_http_request_t *r, ngx_http_qcc_fetch_ctx_t *ctx)
 
 #if (NGX_THREADS)
 
+static void
+ngx_http_qcc_fetch_yield_cpu(void)
+{
+#if (NGX_LINUX) && defined SCHED_IDLE
+    struct sched_param  sp;
+
+    ngx_memzero(&sp, sizeof(struct sched_param));
+
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0) {
+        return;
+    }
+#endif
+
+    (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 19);
+}
+
+
 /* in a thread: the context's plain fields only */
 
 static void
@@ -1940,12 +1959,17 @@ ngx_http_qcc_fetch_unpack_thread(void *data, ngx_log_t *log)
 
     int  fd;
 
-    static __thread int  niced;
+    static __thread int  yielding;
 
-    /* the pool is the unpacking's own: its threads yield to the loop */
-    if (ctx->low_priority && !niced) {
-        niced = 1;
-        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 19);
+    /*
+     * The pool is the unpacking's own: its threads yield to the event
+     * loop.  SCHED_IDLE rather than nice 19 alone: a waking event loop
+     * then preempts an unpacking thread at once instead of waiting for
+     * its slice.  The validator thread qcc_unpack() starts inherits it.
+     */
+    if (ctx->low_priority && !yielding) {
+        yielding = 1;
+        ngx_http_qcc_fetch_yield_cpu();
     }
 
     ctx->spool_err = 0;

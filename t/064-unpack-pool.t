@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # Unpacking in a thread pool of its own: orders are delivered as before,
-# the pool's threads run at a lower priority than the event loop, and a
+# the pool's threads run at the lowest priority (SCHED_IDLE), and a
 # pool nginx does not know fails nginx -t.
 
 use strict;
@@ -35,21 +35,23 @@ $m->push(feed => 'dd_corp_monitor', orderNo => $order->{orderNo},
 my $o = wait_order($t, $order->{orderNo});
 is($o && $o->{state}, 'delivered', 'delivered through the unpack pool');
 
-# nice values of the worker's threads: field 19 of /proc/PID/task/TID/stat
-my (%nice, $main);
+# the worker's threads: nice is field 19 of /proc/PID/task/TID/stat, the
+# scheduling policy field 41 (5: SCHED_IDLE, the unpacking's; 0: normal)
+my (%prio, $main);
 for my $pid ($t->worker_pids) {
     for my $st (glob "/proc/$pid/task/*/stat") {
         open my $fh, '<', $st or next;
         my $l = <$fh>;
         my ($tid) = $st =~ m{/task/(\d+)/};
         my @f = split / /, substr($l, rindex($l, ')') + 2);
-        $nice{$tid} = $f[16];
-        $main = $f[16] if $tid == $pid;
+        $prio{$tid} = "policy $f[38] nice $f[16]";
+        $main = $prio{$tid} if $tid == $pid;
     }
 }
-is($main, 0, 'the event loop keeps its priority');
-ok((grep { $_ == 19 } values %nice), 'an unpacking thread runs at nice 19')
-    or diag(explain(\%nice));
+is($main, 'policy 0 nice 0', 'the event loop keeps its priority');
+ok((grep { $_ eq 'policy 5 nice 0' } values %prio),
+   'an unpacking thread runs as SCHED_IDLE')
+    or diag(explain(\%prio));
 
 $t->stop;
 $t->check_error_log;

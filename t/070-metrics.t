@@ -9,7 +9,8 @@
 #   latency histogram, the clock offset against the mock's Date header;
 # - a pushed order moves the delivery counters and the push-to-delivered
 #   histogram;
-# - $qcc_status logs 107 for a bad signature and 200 for a good one;
+# - $qcc_status logs 107 for a bad signature and 200 for a good one, also
+#   where qcc_metrics is off (the log format names it);
 #   $qcc_feed and $qcc_order_no name the order on callback and driver
 #   requests;
 # - a location without qcc_metrics counts nothing, a reload keeps the
@@ -216,6 +217,8 @@ like($log, qr{^M /qcc/api/radar_ext/createReport\?\S*reportType=week http=200 qs
 like($log, qr{^M /qcc/api/yj/Report/CreateReport\S* http=200 qs=200 }m,
      '$qcc_status: from XML');
 like($log, qr{^M /teapot http=418 qs=- }m, '$qcc_status: - without an answer');
+like($log, qr{^M /plain/api/radar_ext/createReport\S* http=200 qs=200 }m,
+     '$qcc_status: where qcc_metrics is off, since the log format names it');
 my $no = $order->{orderNo};
 like($log, qr{^M /qcc/callback/risk\?\S* http=200 qs=- feed=dd_risk_mnr order=\Q$no\E$}m,
      '$qcc_feed and $qcc_order_no on the callback');
