@@ -12,14 +12,18 @@ static ngx_int_t ngx_http_qcc_sign_args(ngx_http_request_t *r,
 static ngx_int_t ngx_http_qcc_sign_headers(ngx_http_request_t *r,
     ngx_http_qcc_ctx_t *ctx);
 static ngx_int_t ngx_http_qcc_push_header(ngx_http_request_t *r,
-    ngx_list_t *headers, ngx_str_t *key, u_char *lowcase, u_char *value,
-    size_t len);
+    ngx_list_t *headers, ngx_str_t *key, u_char *lowcase, ngx_uint_t hash,
+    u_char *value, size_t len);
 static ngx_int_t ngx_http_qcc_sign_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
-static ngx_str_t  ngx_http_qcc_token_name = ngx_string("Token");
-static ngx_str_t  ngx_http_qcc_timespan_name = ngx_string("Timespan");
+static ngx_str_t   ngx_http_qcc_token_name = ngx_string("Token");
+static ngx_str_t   ngx_http_qcc_timespan_name = ngx_string("Timespan");
+
+/* ngx_hash_key() of "token" and "timespan", computed once */
+static ngx_uint_t  ngx_http_qcc_token_hash;
+static ngx_uint_t  ngx_http_qcc_timespan_hash;
 
 
 static ngx_http_variable_t  ngx_http_qcc_sign_vars[] = {
@@ -37,6 +41,11 @@ static ngx_http_variable_t  ngx_http_qcc_sign_vars[] = {
 ngx_int_t
 ngx_http_qcc_sign_add_variables(ngx_conf_t *cf)
 {
+    ngx_http_qcc_token_hash = ngx_hash_key((u_char *) "token",
+                                           sizeof("token") - 1);
+    ngx_http_qcc_timespan_hash = ngx_hash_key((u_char *) "timespan",
+                                              sizeof("timespan") - 1);
+
     return ngx_http_qcc_add_variables(cf, ngx_http_qcc_sign_vars);
 }
 
@@ -169,9 +178,7 @@ ngx_http_qcc_sign_args(ngx_http_request_t *r, ngx_http_qcc_loc_conf_t *qlcf)
     path_len = 0;
 
     if (r->valid_unparsed_uri) {
-        path_end = ngx_strlchr(r->unparsed_uri.data,
-                               r->unparsed_uri.data + r->unparsed_uri.len,
-                               '?');
+        path_end = memchr(r->unparsed_uri.data, '?', r->unparsed_uri.len);
         path_len = (path_end ? path_end : r->unparsed_uri.data
                                           + r->unparsed_uri.len)
                    - r->unparsed_uri.data;
@@ -263,30 +270,63 @@ ngx_http_qcc_headers_without_credentials(ngx_http_request_t *r,
 }
 
 
-/* the header list without the client's credentials, with ours appended */
+/*
+ * Our Timespan and Token appended to the request's header list.  Usually
+ * in place: a main request whose list holds no Token or Timespan (the
+ * client's, or ours before an internal redirect).  Otherwise onto a copy
+ * of the list without them, since a subrequest shares the parts of its
+ * parent's list.
+ */
 
 static ngx_int_t
 ngx_http_qcc_sign_headers(ngx_http_request_t *r, ngx_http_qcc_ctx_t *ctx)
 {
-    ngx_list_t  headers;
+    ngx_uint_t        i, credentials;
+    ngx_list_t        copy, *headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *header;
 
-    if (ngx_http_qcc_headers_without_credentials(r, &headers, 2) != NGX_OK) {
-        return NGX_ERROR;
+    credentials = 0;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        header = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (ngx_http_qcc_is_credential(&header[i])) {
+                credentials = 1;
+                break;
+            }
+        }
     }
 
-    if (ngx_http_qcc_push_header(r, &headers, &ngx_http_qcc_timespan_name,
-                                 (u_char *) "timespan", ctx->timespan,
+    if (r == r->main && !credentials) {
+        headers = &r->headers_in.headers;
+
+    } else {
+        if (ngx_http_qcc_headers_without_credentials(r, &copy, 2) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        headers = &copy;
+    }
+
+    if (ngx_http_qcc_push_header(r, headers, &ngx_http_qcc_timespan_name,
+                                 (u_char *) "timespan",
+                                 ngx_http_qcc_timespan_hash, ctx->timespan,
                                  ctx->timespan_len)
         != NGX_OK
-        || ngx_http_qcc_push_header(r, &headers, &ngx_http_qcc_token_name,
-                                    (u_char *) "token", ctx->token,
+        || ngx_http_qcc_push_header(r, headers, &ngx_http_qcc_token_name,
+                                    (u_char *) "token",
+                                    ngx_http_qcc_token_hash, ctx->token,
                                     QCC_TOKEN_LEN)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    r->headers_in.headers = headers;
+    if (headers == &copy) {
+        r->headers_in.headers = copy;
+    }
 
     return NGX_OK;
 }
@@ -294,7 +334,8 @@ ngx_http_qcc_sign_headers(ngx_http_request_t *r, ngx_http_qcc_ctx_t *ctx)
 
 static ngx_int_t
 ngx_http_qcc_push_header(ngx_http_request_t *r, ngx_list_t *headers,
-    ngx_str_t *key, u_char *lowcase, u_char *value, size_t len)
+    ngx_str_t *key, u_char *lowcase, ngx_uint_t hash, u_char *value,
+    size_t len)
 {
     ngx_table_elt_t  *h;
 
@@ -305,7 +346,7 @@ ngx_http_qcc_push_header(ngx_http_request_t *r, ngx_list_t *headers,
 
     h->key = *key;
     h->lowcase_key = lowcase;
-    h->hash = ngx_hash_key(lowcase, key->len);
+    h->hash = hash;
     h->value.data = value;
     h->value.len = len;
 

@@ -102,6 +102,25 @@ server {
         proxy_pass http://127.0.0.1:%%MOCK%%/;
     }
 
+    location /redirected/ {
+        # signed, then sent on to another signed location: signed once
+        qcc_sign on;
+        rewrite ^/redirected/(.*)$ /other/$1 last;
+    }
+
+    location /tried/ {
+        qcc_sign on;
+        try_files /nonexistent @other;
+    }
+
+    location @other {
+        qcc_key OtherKey;
+        qcc_secret_key_file %%PREFIX%%/other;
+        qcc_sign on;
+        rewrite ^/tried(/.*)$ $1 break;
+        proxy_pass http://127.0.0.1:%%MOCK%%;
+    }
+
     location = /auth {
         internal;
         if ($http_x_app = "good") { return 204; }
@@ -185,6 +204,30 @@ my ($ts) = $m->header($u, 'Timespan');
 ok(abs($ts - time) < 5, 'Timespan is now');
 is(($m->header($u, 'Token'))[0], uc md5_hex("AppKey${ts}SecretKey"),
    'Token is upper-case MD5(key + Timespan + secret)');
+
+# --- an internal redirect between signed locations: signed once, by the
+# account of the location that proxies ------------------------------------
+
+for my $path ('/redirected/api/radar_ext/createReport?reportType=day',
+              '/tried/api/radar_ext/createReport?reportType=day')
+{
+    for my $forged (0, 1) {
+        my @h = $forged ? (headers => [Token => 'FORGED', Timespan => '1'])
+                        : ();
+        $r = $t->http(GET => $path, @h);
+        $u = upstream();
+        my $what = "$path" . ($forged ? ', with forged headers' : '');
+        is($r->{status}, 200, "$what: 200");
+        ok($u->{sig_ok}, "$what: signature checks");
+        like($u->{query}, qr/^key=OtherKey&(?!.*key=)/,
+             "$what: one key argument, the second account's");
+        is(scalar($m->header($u, 'Token')), 1, "$what: one Token");
+        is(scalar($m->header($u, 'Timespan')), 1, "$what: one Timespan");
+        ($ts) = $m->header($u, 'Timespan');
+        is(($m->header($u, 'Token'))[0],
+           uc md5_hex("OtherKey${ts}OtherSecret"), "$what: its Token");
+    }
+}
 
 # --- POST body untouched ---------------------------------------------------
 
