@@ -47,7 +47,10 @@
 # default pool of 32 threads; N: a pool of N threads for qcc),
 # BENCH_POOL_NICE (unset; N: an experiment, the workers' threads other
 # than the event loop reniced to N: what a lower priority for the unpacking
-# would give).  Everything listens on 127.0.0.1 or a unix socket and
+# would give), BENCH_DELIVER_CONF (unset; directives added to the deliver
+# location, e.g. 'aio threads;'), BENCH_REMOTE_NICE (unset; N: the mock
+# and the app, which stand for machines elsewhere, run at nice N).
+# Everything listens on 127.0.0.1 or a unix socket and
 # is stopped by PID at the end.
 
 set -euo pipefail
@@ -75,6 +78,10 @@ POOL_NICE=${BENCH_POOL_NICE:-}
 # as conf/qcc.conf: unpacking in a pool of its own at a lower priority
 # (BENCH_UNPACK_POOL=N threads; empty: the shared pool)
 UNPACK_POOL=${BENCH_UNPACK_POOL-2}
+# extra directives for the deliver location (an experiment)
+DELIVER_CONF=${BENCH_DELIVER_CONF:-}
+# nice value for the mock and the app, which stand for machines elsewhere
+REMOTE_NICE=${BENCH_REMOTE_NICE:-}
 USER_=${BENCH_USER:-www-data}
 
 KEY=BenchAppKey
@@ -163,7 +170,7 @@ cp "$WORK/secret" "$WORK/gateway/secret"
 
 # --- the mock QCC ------------------------------------------------------------
 
-"$MOCK" --port 0 --port-file "$WORK/mock/port" --pid-file "$WORK/mock/pid" \
+${REMOTE_NICE:+nice -n $REMOTE_NICE} "$MOCK" --port 0 --port-file "$WORK/mock/port" --pid-file "$WORK/mock/pid" \
     --account "$KEY:$WORK/secret" --files-dir "$WORK/mock/files" \
     --log "$WORK/mock/mock.log" --record-limit 20000 \
     > "$WORK/mock/out.log" 2>&1 &
@@ -241,6 +248,11 @@ EOF
 
 PIDS+=("$(start_nginx upstream "$UP")")
 PIDS+=("$(start_nginx app "$APP")")
+if [ -n "$REMOTE_NICE" ]; then
+    for p in $(pgrep -P "${PIDS[-1]}") "${PIDS[-1]}"; do
+        renice -n "$REMOTE_NICE" -p "$p" >/dev/null
+    done
+fi
 
 # --- the gateway: started fresh for every round -----------------------------------
 
@@ -314,6 +326,7 @@ $(temp_paths "$GWD")
         location = /deliver {
             internal;
             client_max_body_size 0;
+            $DELIVER_CONF
             proxy_pass http://127.0.0.1:$APP/app/push;
         }
     }
