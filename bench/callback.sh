@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 #
-# bench/callback.sh: what acknowledging a push costs.  One gateway nginx,
+# bench/callback.sh: what acknowledging a push costs.  A gateway nginx,
 # measured with wrk in one run, every request a callback of the same
 # shape and size (QCC's five arguments, an OSS link percent-encoded, a
 # distinct orderNo per request from a counter in wrk's request()):
@@ -14,21 +14,25 @@
 #             thread pool); the journal lives on the local disk, under
 #             build/bench/callback/
 #
-# Before measuring it checks each answer (status, body, Content-Type) and
-# that a valid callback shows in the status endpoint.  The rounds run the
-# three back to back in a rotating order; the ratios are medians of
-# per-round ratios, so that drift of the machine hits all three alike.
-# After measuring it checks, from the status endpoint, that every valid
+# Every round starts a fresh gateway (empty journal and zone), so that
+# rounds measure the same conditions and no round inherits the orders of
+# the others.  In each it checks each answer (status, body, Content-Type)
+# and that a valid callback shows in the status endpoint, warms up, then
+# runs the three back to back in a rotating order; the ratios are medians
+# of per-round ratios, so that drift of the machine hits all three alike.
+# After each round it checks, from the status endpoint, that every valid
 # callback wrk counted was queued once (no 503, no duplicate, nothing
-# evicted: the zone holds every order of the run) and that every wrong-key
-# request was refused.
+# evicted: the zone holds every order of the round) and that every
+# wrong-key request was refused; then it stops that gateway and deletes
+# its journal.
 #
 # Prints a markdown table and writes it to build/bench/callback.md.
 # Knobs: BENCH_THREADS (1), BENCH_CONNS (32), BENCH_DURATION (5s),
-# BENCH_WARMUP (2s), BENCH_ROUNDS (5), BENCH_WORKERS (1, gateway workers),
-# BENCH_ZONE (512m), BENCH_LOG_LEVEL (warn: the refusals' warn lines are
-# written).  The machine's cores are shared by wrk and nginx, hence one
-# wrk thread and a modest number of connections.
+# BENCH_WARMUP (1s, per kind and round), BENCH_ROUNDS (5), BENCH_WORKERS
+# (1, gateway workers), BENCH_ZONE (1024m: a round's orders at 100k/s),
+# BENCH_LOG_LEVEL (warn: the refusals' warn lines are written).  The
+# machine's cores are shared by wrk and nginx, hence one wrk thread and a
+# modest number of connections.
 # Everything listens on 127.0.0.1 and is stopped by PID at the end.
 
 set -euo pipefail
@@ -41,10 +45,10 @@ WORK=$OUT/callback
 THREADS=${BENCH_THREADS:-1}
 CONNS=${BENCH_CONNS:-32}
 DURATION=${BENCH_DURATION:-5s}
-WARMUP=${BENCH_WARMUP:-2s}
+WARMUP=${BENCH_WARMUP:-1s}
 ROUNDS=${BENCH_ROUNDS:-5}
 WORKERS=${BENCH_WORKERS:-1}
-ZONE=${BENCH_ZONE:-512m}
+ZONE=${BENCH_ZONE:-1024m}
 LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
 USER_=${BENCH_USER:-www-data}
 
@@ -70,18 +74,20 @@ if [ -n "$missing" ]; then
 fi
 [ -f "$MODULE" ] || die "module not built: $MODULE (make)"
 
-# --- the gateway ----------------------------------------------------------------
+# --- the gateway: a fresh one per round --------------------------------------
 
-PIDS=()
+GW_PID=""
+stop_gw() {
+    local pid=$GW_PID
+    GW_PID=""
+    [ -n "$pid" ] || return 0
+    kill -QUIT "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+}
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -QUIT "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -TERM "$pid" 2>/dev/null || true
-    done
+    stop_gw
     # hundreds of thousands of records, and as many warn lines: kept
     # only when the run failed
     rm -f "$WORK/journal/qcc.journal"
@@ -98,8 +104,7 @@ free_port() {
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 rm -rf "$WORK"
-mkdir -p "$WORK/journal"
-chown "$USER_" "$WORK/journal"
+mkdir -p "$WORK"
 # A private copy: a rebuild during the run must not touch the loaded code.
 cp "$MODULE" "$WORK/ngx_http_qcc_module.so"
 MODULE=$WORK/ngx_http_qcc_module.so
@@ -141,14 +146,20 @@ $(temp_paths "$WORK")
 }
 EOF
 
-"$NGINX" -p "$WORK/" -c "$WORK/nginx.conf" \
-    || die "gateway did not start: $(tail -5 "$WORK/error.log")"
-for _ in $(seq 100); do
-    [ -s "$WORK/nginx.pid" ] && listening "$GW" && break
-    sleep 0.05
-done
-listening "$GW" || die "gateway does not listen on $GW"
-PIDS+=("$(cat "$WORK/nginx.pid")")
+# start_gw: a gateway with an empty journal and a fresh zone
+start_gw() {
+    rm -rf "$WORK/journal" "$WORK/nginx.pid"
+    mkdir -p "$WORK/journal"
+    chown "$USER_" "$WORK/journal"
+    "$NGINX" -p "$WORK/" -c "$WORK/nginx.conf" \
+        || die "gateway did not start: $(tail -5 "$WORK/error.log")"
+    for _ in $(seq 100); do
+        [ -s "$WORK/nginx.pid" ] && listening "$GW" && break
+        sleep 0.05
+    done
+    listening "$GW" || die "gateway does not listen on $GW"
+    GW_PID=$(cat "$WORK/nginx.pid")
+}
 
 # --- the callback, as QCC sends it -------------------------------------------
 
@@ -185,13 +196,13 @@ url_of() {        # KIND -> "path key"
 }
 
 status_json() { curl -sf "http://127.0.0.1:$GW/qcc/status?limit=0"; }
-# counter FIELD: queued orders or callbacks by outcome of the feed
-counter() {
+# counters: "queued ok duplicate error refused" of the feed
+counters() {
     status_json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)["feeds"]["'"$FEED"'"]
-k = sys.argv[1]
-print(s["callbacks"][k[3:]] if k.startswith("cb_") else s[k])' "$1"
+c = s["callbacks"]
+print(s["queued"], c["ok"], c["duplicate"], c["error"], c["refused"])'
 }
 
 check() {
@@ -207,31 +218,25 @@ check() {
         || die "$kind: Content-Type '$ctype'"
     [[ $body == $want_body ]] || die "$kind: body '$body'"
 }
-check ceiling 200 '{"status":"200","msg":"成功"}'
-check refused 403 '{"status":"403",*}'
-check valid 200 '{"status":"200","msg":"成功"}'
-[ "$(counter queued)" = 1 ] || die "the valid check callback is not queued"
-[ -s "$WORK/journal/qcc.journal" ] || die "no journal written"
-say "ceiling, refusal and valid callback answer as they should; measuring"
 
 # --- wrk ----------------------------------------------------------------
 
-# CPU time (clock ticks) used so far by the gateway's workers.
-GW_MASTER=$(cat "$WORK/nginx.pid")
+# CPU time (clock ticks) used so far by the gateway's workers, threads
+# included.
 gw_ticks() {
     local f sum=0 st
     for f in /proc/[0-9]*/stat; do
         read -r -a st 2>/dev/null < "$f" || continue
-        [ "${st[3]:-}" = "$GW_MASTER" ] || continue
+        [ "${st[3]:-}" = "$GW_PID" ] || continue
         sum=$((sum + st[13] + st[14]))
     done
     echo "$sum"
 }
 HZ=$(getconf CLK_TCK)
 
-# run KIND SECS TAG: prints "requests/s p99_ms cpu_us_per_request" of one
-# run; TAG (distinct per run) starts its orderNos; the numbers of requests
-# wrk saw answered go to valid.count and refused.count.
+# run KIND SECS TAG: one wrk run; sets RUN ("requests/s p99_ms
+# cpu_us_per_request"); TAG (distinct per run) starts its orderNos; the
+# number of requests wrk saw answered goes to $WORK/run.count.
 run() {
     local kind=$1 secs=$2 tag=$3 out t0 t1 path key non2xx n
     read -r path key < <(url_of "$kind")
@@ -240,19 +245,18 @@ run() {
         "http://127.0.0.1:$GW" -- "$path" "$key" "B$tag$kind" "$REST" 2>&1) \
         || die "wrk failed: $out"
     t1=$(gw_ticks)
-    grep -q 'Socket errors' <<< "$out" && die "$kind: socket errors: $out"
+    ! grep -q 'Socket errors' <<< "$out" || die "$kind: socket errors: $out"
     n=$(awk '/requests in/ { print $1 }' <<< "$out")
     non2xx=$(awk '/Non-2xx/ { print $NF }' <<< "$out")
     case $kind in
         refused)
-            [ "${non2xx:-0}" = "$n" ] || die "refused: $non2xx of $n refused: $out"
-            echo "$n" >> "$WORK/refused.count" ;;
+            [ "${non2xx:-0}" = "$n" ] || die "refused: $non2xx of $n refused: $out" ;;
         *)
             [ -z "$non2xx" ] || die "$kind: errors: $out
-gateway error log: $(tail -5 "$WORK/error.log")"
-            [ "$kind" = valid ] && echo "$n" >> "$WORK/valid.count" ;;
+gateway error log: $(tail -5 "$WORK/error.log")" ;;
     esac
-    awk -v ticks=$((t1 - t0)) -v hz="$HZ" '
+    echo "$kind $n" >> "$WORK/run.count"
+    RUN=$(awk -v ticks=$((t1 - t0)) -v hz="$HZ" '
         /requests in/ { n = $1 }
         /^Requests\/sec:/ { rps = $2 }
         $1 == "99%" {
@@ -263,22 +267,54 @@ gateway error log: $(tail -5 "$WORK/error.log")"
             if (rps == "" || ms == "" || n == 0) exit 1
             printf "%s %.3f %.2f\n", rps, ms, ticks / hz * 1e6 / n
         }
-    ' <<< "$out" || die "$kind: cannot read wrk output: $out"
+    ' <<< "$out") || die "$kind: cannot read wrk output: $out"
+}
+
+# round_check R: every valid callback of round R queued once, every
+# wrong key refused (wrk stops with requests in flight: those are queued
+# or refused but not counted, at most CONNS per wrk run)
+round_check() {
+    local r=$1 valid_n refused_n queued ok dup err refused
+    valid_n=$(awk '$1 == "valid" { s += $2 } END { print s + 0 }' "$WORK/run.count")
+    refused_n=$(awk '$1 == "refused" { s += $2 } END { print s + 0 }' "$WORK/run.count")
+    read -r queued ok dup err refused < <(counters) \
+        || die "round $r: no status"
+    [ "$err" = 0 ] || die "round $r: $err callbacks answered 503 (zone $ZONE full? journal?)"
+    [ "$dup" = 0 ] || die "round $r: $dup duplicate callbacks: orderNos not distinct"
+    [ "$queued" = "$ok" ] || die "round $r: queued $queued != acknowledged $ok"
+    [ "$ok" -ge $((valid_n + 1)) ] && [ "$ok" -le $((valid_n + 1 + 2 * CONNS)) ] \
+        || die "round $r: acknowledged $ok, wrk counted $valid_n"
+    [ "$refused" -ge $((refused_n + 1)) ] \
+        && [ "$refused" -le $((refused_n + 1 + 2 * CONNS)) ] \
+        || die "round $r: refused $refused, wrk counted $refused_n"
+    QUEUED_ALL=$((QUEUED_ALL + queued))
+    REFUSED_ALL=$((REFUSED_ALL + refused))
+    say "round $r: all $queued valid callbacks queued once (journal" \
+        "$(stat -c %s "$WORK/journal/qcc.journal") bytes), $refused refused"
 }
 
 KINDS=(ceiling refused valid)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A RPS P99 CPU
-: > "$WORK/valid.count"; : > "$WORK/refused.count"
-for kind in "${KINDS[@]}"; do
-    run "$kind" "$WARMUP" w > /dev/null
-done
 R_RC=""; R_VC=""
+QUEUED_ALL=0; REFUSED_ALL=0
 for r in $(seq "$ROUNDS"); do
+    start_gw
+    check ceiling 200 '{"status":"200","msg":"成功"}'
+    check refused 403 '{"status":"403",*}'
+    check valid 200 '{"status":"200","msg":"成功"}'
+    [ "$(counters | cut -d' ' -f1)" = 1 ] \
+        || die "the valid check callback is not queued"
+    [ -s "$WORK/journal/qcc.journal" ] || die "no journal written"
+    : > "$WORK/run.count"
+    for k in 0 1 2; do
+        run "${KINDS[$(( (r + k) % 3 ))]}" "$WARMUP" "w$r"
+    done
     declare -A NOW=()
     for k in 0 1 2; do
         kind=${KINDS[$(( (r + k) % 3 ))]}
-        read -r rps p99 cpu < <(run "$kind" "$DURATION" "$r")
+        run "$kind" "$DURATION" "$r"
+        read -r rps p99 cpu <<< "$RUN"
         say "round $r $kind: $rps req/s, p99 $p99 ms, gateway CPU $cpu us/request"
         RPS[$kind]+="$rps "
         P99[$kind]+="$p99 "
@@ -287,29 +323,14 @@ for r in $(seq "$ROUNDS"); do
     done
     R_RC+="$(awk -v a="${NOW[refused]}" -v b="${NOW[ceiling]}" 'BEGIN { print a / b }') "
     R_VC+="$(awk -v a="${NOW[valid]}" -v b="${NOW[ceiling]}" 'BEGIN { print a / b }') "
+    round_check "$r"
+    JOURNAL_MB=$(awk -v b="$(stat -c %s "$WORK/journal/qcc.journal")" 'BEGIN { printf "%.0f", b / 1e6 }')
+    stop_gw
+    rm -f "$WORK/journal/qcc.journal"
 done
+say "every round: all valid callbacks queued once, every wrong key refused"
 
-# --- every valid callback queued once, every wrong key refused ------------
-
-sum() { awk '{ s += $1 } END { print s + 0 }' "$1"; }
-valid_done=$(sum "$WORK/valid.count")
-refused_done=$(sum "$WORK/refused.count")
-queued=$(counter queued)
-cb_ok=$(counter cb_ok)
-cb_dup=$(counter cb_duplicate)
-cb_err=$(counter cb_error)
-cb_refused=$(counter cb_refused)
-# wrk stops with requests in flight: those are queued but not counted
-[ "$cb_err" = 0 ] || die "$cb_err callbacks answered 503 (zone $ZONE full? journal?)"
-[ "$cb_dup" = 0 ] || die "$cb_dup duplicate callbacks: orderNos not distinct"
-[ "$queued" = "$cb_ok" ] || die "queued $queued != acknowledged $cb_ok"
-[ "$cb_ok" -ge $((valid_done + 1)) ] \
-    && [ "$cb_ok" -le $((valid_done + 1 + (ROUNDS + 1) * CONNS)) ] \
-    || die "acknowledged $cb_ok, wrk counted $valid_done"
-[ "$cb_refused" -ge $((refused_done + 1)) ] \
-    || die "refused $cb_refused, wrk counted $refused_done"
-JOURNAL_MB=$(awk -v b="$(stat -c %s "$WORK/journal/qcc.journal")" 'BEGIN { printf "%.0f", b / 1e6 }')
-say "all $queued valid callbacks queued once (journal $JOURNAL_MB MB), $cb_refused refused"
+# --- the table ------------------------------------------------------------
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
     END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -327,8 +348,8 @@ r_ref=$(r3 "$(median <<< "$R_RC")")
 r_val=$(r3 "$(median <<< "$R_VC")")
 verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? "met" : "NOT met" }'; }
 p99_verdict=$(awk -v a="$L_valid" 'BEGIN { print (a < 10) ? "met" : "NOT met" }')
-DISK=$(df -P "$WORK/journal" | awk 'NR == 2 { print $1 }')
-FSTYPE=$(df -PT "$WORK/journal" | awk 'NR == 2 { print $2 }')
+DISK=$(df -P "$WORK" | awk 'NR == 2 { print $1 }')
+FSTYPE=$(df -PT "$WORK" | awk 'NR == 2 { print $2 }')
 
 mkdir -p "$OUT"
 {
@@ -340,15 +361,18 @@ mkdir -p "$OUT"
     echo
     echo "refusals/ceiling = **$r_ref** (per round $(range <<< "$R_RC"); goal >= 0.9: $(verdict "$r_ref" 0.9)),"
     echo "valid/ceiling = **$r_val** (per round $(range <<< "$R_VC"); goal >= 0.5: $(verdict "$r_val" 0.5)),"
-    echo "valid p99 = **$(printf '%.2f' "$L_valid") ms** (goal < 10 ms: $p99_verdict)."
+    echo "valid p99 = **$(printf '%.2f' "$L_valid") ms** (per round $(range <<< "${P99[valid]}") ms; goal < 10 ms: $p99_verdict)."
+    echo "Gateway CPU per request, per round: ceiling $(range <<< "${CPU[ceiling]}"),"
+    echo "refused $(range <<< "${CPU[refused]}"), valid $(range <<< "${CPU[valid]}") µs."
     echo
     echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency, a distinct orderNo per request"
     echo "(the callback's five arguments, $(( ${#REST} + 60 )) bytes of query);"
-    echo "medians of $ROUNDS rounds (ratios: median of the per-round ratios), after a"
-    echo "$WARMUP warm-up each; gateway worker_processes $WORKERS, access_log off,"
-    echo "error_log $LOG_LEVEL (each refusal writes its warn line); zone $ZONE, never"
-    echo "full: all $queued orders of the run queued once, none evicted; journal"
-    echo "on $FSTYPE ($DISK), $JOURNAL_MB MB at the end; $(date -u '+%Y-%m-%d %H:%M UTC'),"
+    echo "medians of $ROUNDS rounds (ratios: median of the per-round ratios), each"
+    echo "against a fresh gateway (empty journal, fresh zone) after a $WARMUP warm-up"
+    echo "per kind; gateway worker_processes $WORKERS, access_log off, error_log"
+    echo "$LOG_LEVEL (each refusal writes its warn line); zone $ZONE, never full:"
+    echo "all $QUEUED_ALL orders of the rounds queued once, none evicted; journal on"
+    echo "$FSTYPE ($DISK), $JOURNAL_MB MB at the end of the last round; $(date -u '+%Y-%m-%d %H:%M UTC'),"
     echo "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)) shared with wrk,"
     echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(uname -sr); load average"
     echo "$LOAD0 before, $(cut -d' ' -f1-3 /proc/loadavg) after."
