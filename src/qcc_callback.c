@@ -79,20 +79,31 @@ static const char  *qcc_callback_url_errors[] = {
 };
 
 
+/* the value of a hex digit, or -1: one load instead of three compares */
+static const signed char  qcc_callback_hexval[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+     0,  1,  2,  3,  4,  5,  6,  7,  8,  9, -1, -1, -1, -1, -1, -1,
+    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+};
+
+
 static int
 qcc_callback_hex(unsigned char c)
 {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
+    return qcc_callback_hexval[c];
 }
 
 
@@ -105,42 +116,59 @@ static long
 qcc_callback_unescape(const unsigned char *src, size_t len,
     unsigned char *dst, unsigned flags)
 {
-    int            hi, lo;
-    size_t         i, n;
-    unsigned char  c;
+    int                   hi, lo;
+    unsigned char         c, *d;
+    const unsigned char  *p, *end;
 
-    n = 0;
+    p = src;
+    end = src + len;
+    d = dst;
 
-    for (i = 0; i < len; i++) {
-        c = src[i];
+    if (dst == NULL) {
+        for ( /* void */ ; p < end; p++) {
+            if (*p != '%') {
+                continue;
+            }
 
-        if (c == '%') {
-            if (len - i < 3) {
+            if (end - p < 3 || qcc_callback_hexval[p[1]] < 0
+                || qcc_callback_hexval[p[2]] < 0)
+            {
                 return -1;
             }
 
-            hi = qcc_callback_hex(src[i + 1]);
-            lo = qcc_callback_hex(src[i + 2]);
+            len -= 2;
+            p += 2;
+        }
 
-            if (hi < 0 || lo < 0) {
+        return (long) len;
+    }
+
+    while (p < end) {
+        c = *p++;
+
+        if (c == '%') {
+            if (end - p < 2) {
+                return -1;
+            }
+
+            hi = qcc_callback_hexval[p[0]];
+            lo = qcc_callback_hexval[p[1]];
+
+            if ((hi | lo) < 0) {
                 return -1;
             }
 
             c = (unsigned char) (hi << 4 | lo);
-            i += 2;
+            p += 2;
 
         } else if (c == '+' && (flags & QCC_CALLBACK_PLUS_SPACE)) {
             c = ' ';
         }
 
-        if (dst) {
-            dst[n] = c;
-        }
-
-        n++;
+        *d++ = c;
     }
 
-    return (long) n;
+    return (long) (d - dst);
 }
 
 
@@ -328,14 +356,30 @@ qcc_url_alnum(unsigned char c)
 
 
 /* RFC 3986 pchar, '/' and '?' (unreserved, sub-delims, ':', '@', '%') */
+static const unsigned char  qcc_url_path_chars[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+
 static int
 qcc_url_path_char(unsigned char c)
 {
-    if (qcc_url_alnum(c)) {
-        return 1;
-    }
-
-    return c != '\0' && strchr("-._~!$&'()*+,;=:@/?%", c) != NULL;
+    return qcc_url_path_chars[c];
 }
 
 
@@ -628,8 +672,13 @@ qcc_callback_parse(const unsigned char *in, size_t len,
                                  "request too large");
     }
 
-    p = scratch;
     end = in + len;
+
+    /*
+     * Splitting finds the known arguments and keeps their raw values;
+     * values are decoded only below, the key's first, so that a wrong
+     * key costs no more than decoding the key.
+     */
 
     for (arg = in; arg < end; arg = amp + 1) {
         amp = memchr(arg, '&', end - arg);
@@ -665,22 +714,15 @@ qcc_callback_parse(const unsigned char *in, size_t len,
         }
 
         v[k].seen = 1;
-        v[k].data = p;
 
-        if (eq) {
-            n = qcc_callback_unescape(eq + 1, amp - eq - 1, p, conf->flags);
-            if (n < 0) {
-                return qcc_callback_fail(out, QCC_CALLBACK_BAD_ENCODING, k,
-                                         qcc_callback_args[k].encoding);
-            }
-
-            v[k].len = n;
-            p += n;
-        }
+        /* the raw value for now: "name" alone is an empty value */
+        v[k].data = eq ? eq + 1 : amp;
+        v[k].len = eq ? (size_t) (amp - eq - 1) : 0;
     }
 
     /* the key before anything about the other values */
 
+    p = scratch;
     k = QCC_CALLBACK_ARG_KEY;
 
     if (!v[k].seen) {
@@ -688,14 +730,37 @@ qcc_callback_parse(const unsigned char *in, size_t len,
                                  qcc_callback_args[k].missing);
     }
 
-    key_ok = qcc_callback_key_equal(v[k].data, v[k].len, conf->key,
-                                    conf->key_len);
+    n = qcc_callback_unescape(v[k].data, v[k].len, p, conf->flags);
+    if (n < 0) {
+        return qcc_callback_fail(out, QCC_CALLBACK_BAD_ENCODING, k,
+                                 qcc_callback_args[k].encoding);
+    }
 
-    OPENSSL_cleanse((void *) v[k].data, v[k].len);
+    key_ok = qcc_callback_key_equal(p, n, conf->key, conf->key_len);
+
+    OPENSSL_cleanse(p, n);
 
     if (!key_ok) {
         return qcc_callback_fail(out, QCC_CALLBACK_BAD_KEY, k,
                                  "key invalid");
+    }
+
+    /* each other value decoded once, into scratch */
+
+    for (k = QCC_CALLBACK_ARG_ORDER_NO; k < QCC_CALLBACK_NARGS; k++) {
+        if (!v[k].seen) {
+            continue;
+        }
+
+        n = qcc_callback_unescape(v[k].data, v[k].len, p, conf->flags);
+        if (n < 0) {
+            return qcc_callback_fail(out, QCC_CALLBACK_BAD_ENCODING, k,
+                                     qcc_callback_args[k].encoding);
+        }
+
+        v[k].data = p;
+        v[k].len = n;
+        p += n;
     }
 
     for (k = QCC_CALLBACK_ARG_ORDER_NO; k < QCC_CALLBACK_NARGS; k++) {

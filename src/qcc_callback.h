@@ -17,10 +17,13 @@
  *
  * Precedence of refusals, so the answer does not depend on argument order
  * more than it must: TOO_LARGE; then while splitting, BAD_ENCODING (a
- * malformed escape in any name or in a known value) and REPEATED; then
- * BAD_KEY (missing or wrong key, 403); then MISSING (orderNo,
- * downloadUrl, downloadUrlExpiredTime, unzipPassword in that order); then
- * each value's own checks in the same order.
+ * malformed escape in any name) and REPEATED; then the key: BAD_ENCODING
+ * of its value, BAD_KEY (missing or wrong key, 403); only then are the
+ * other values decoded: BAD_ENCODING (orderNo, downloadUrl,
+ * downloadUrlExpiredTime, unzipPassword in that order); then MISSING (in
+ * the same order); then each value's own checks in the same order.  So a
+ * caller without the key learns nothing about the other values, and a
+ * wrong key costs no more than decoding the key.
  */
 
 #ifndef QCC_CALLBACK_H

@@ -303,6 +303,23 @@ test_cases(void)
          QCC_CALLBACK_BAD_ENCODING, "unzipPassword");
     CASE("bad escape in name", DOC_CB "&x%=1", QCC_CALLBACK_BAD_ENCODING,
          NULL);
+    CASE("bad escape in key", cb("AppKey12%3", ORDER, URL_ENC, TIME_ENC, PW),
+         QCC_CALLBACK_BAD_ENCODING, "key");
+    CASE("wrong key before a bad escape in another value",
+         cb("AppKey124", "%4", URL_ENC, TIME_ENC, PW),
+         QCC_CALLBACK_BAD_KEY, "key");
+    CASE("no key before a bad escape in another value",
+         cb(NULL, ORDER, URL_ENC, TIME_ENC, "%zz"),
+         QCC_CALLBACK_BAD_KEY, "key");
+    CASE("bad escape before a missing argument",
+         cb(KEY, "%4", URL_ENC, NULL, PW),
+         QCC_CALLBACK_BAD_ENCODING, "orderNo");
+    CASE("bad escapes: the first argument in the documents' order",
+         "unzipPassword=%g&key=" KEY "&orderNo=%4&downloadUrl=" URL_ENC
+         "&downloadUrlExpiredTime=" TIME_ENC,
+         QCC_CALLBACK_BAD_ENCODING, "orderNo");
+    CASE("a repeated argument before a bad escape",
+         "orderNo=%4&" DOC_CB, QCC_CALLBACK_REPEATED, "orderNo");
     CASE("double-encoded orderNo: %2541 is %41, not A",
          cb(KEY, "%2541", URL_ENC, TIME_ENC, PW), QCC_CALLBACK_BAD_ARG,
          "orderNo");
