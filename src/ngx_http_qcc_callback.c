@@ -52,6 +52,12 @@ ngx_http_qcc_callback_handler(ngx_http_request_t *r)
                                              QCC_CALLBACK_PLUS_SPACE);
     }
 
+    /*
+     * The form is in the body: the request line may be masked at once,
+     * before any refusal logs it.
+     */
+    ngx_http_qcc_log_mask_request(r);
+
     if (r->method != NGX_HTTP_POST) {
         if (ngx_http_qcc_add_header(r, "Allow", "GET, POST") != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -175,8 +181,10 @@ ngx_http_qcc_callback_process(ngx_http_request_t *r, u_char *in, size_t len,
 
     rc = qcc_callback_parse(in, len, &conf, scratch, len ? len : 1, &a);
 
-    /* read: from here on, no log line may show it */
-    ngx_http_qcc_log_mask_request(r);
+    /* read: from here on, no log line may show it (a POST's is masked) */
+    if (r->method == NGX_HTTP_GET) {
+        ngx_http_qcc_log_mask_request(r);
+    }
 
     if (rc != QCC_CALLBACK_OK) {
         ngx_explicit_memzero(scratch, len);
@@ -372,7 +380,11 @@ ngx_http_qcc_callback_journaled(void *data, ngx_int_t rc)
 }
 
 
-/* A refusal: QCC-style JSON and one line naming the argument. */
+/*
+ * A refusal: QCC-style JSON and one line naming the argument.  The
+ * request line is masked by then: every path here starts after the
+ * handler's or process()'s ngx_http_qcc_log_mask_request().
+ */
 
 static ngx_int_t
 ngx_http_qcc_callback_refuse(ngx_http_request_t *r, ngx_uint_t feed,
@@ -380,9 +392,6 @@ ngx_http_qcc_callback_refuse(ngx_http_request_t *r, ngx_uint_t feed,
 {
     size_t   len;
     u_char  *body, *p;
-
-    /* a refusal before parsing still logs the request line */
-    ngx_http_qcc_log_mask_request(r);
 
     if (status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
