@@ -2,9 +2,11 @@
  * The journal on disk: replay into a fresh zone and compaction (in the
  * master, before any worker appends), and appends with group commit from
  * the workers.  Each worker collects the records of its event loop into
- * one buffer; one thread task at a time writes and fdatasyncs them, then
- * every waiting callback is answered.  Workers serialize their appends
- * with flock(), which the kernel releases if a worker dies.
+ * one buffer; a thread task writes and fdatasyncs them, then every
+ * waiting callback is answered.  Workers serialize their appends with
+ * flock(), which the kernel releases if a worker dies; each finds the end
+ * of the records from where it last wrote (qcc_journal_append()), and
+ * writes into room zeroed ahead, so that a sync commits no metadata.
  */
 
 #include "ngx_http_qcc_module.h"
@@ -25,6 +27,8 @@ struct ngx_http_qcc_journal_batch_s {
     u_char                        *buf;
     size_t                         len;
     size_t                         size;
+    ngx_msec_t                     start;     /* posted, if inflight */
+    unsigned                       inflight:1;
     ngx_array_t                   *waiters;
 #if (NGX_THREADS)
     ngx_thread_task_t             *task;
@@ -36,6 +40,7 @@ struct ngx_http_qcc_journal_batch_s {
 typedef struct {
     ngx_fd_t                       fd;
     ngx_int_t                      err;
+    qcc_journal_pos_t             *pos;       /* under the append mutex */
     ngx_http_qcc_journal_batch_t  *batch;
 } ngx_http_qcc_journal_task_ctx_t;
 
@@ -63,6 +68,7 @@ static ngx_int_t ngx_http_qcc_journal_batch_init(ngx_cycle_t *cycle,
 static ngx_int_t ngx_http_qcc_journal_add_locked(ngx_http_qcc_queue_t *q,
     qcc_journal_rec_t *rec, ngx_log_t *log);
 static void ngx_http_qcc_journal_kick(ngx_log_t *log);
+static void ngx_http_qcc_journal_overlap_handler(ngx_event_t *ev);
 static void ngx_http_qcc_journal_write_handler(void *data, ngx_log_t *log);
 static void ngx_http_qcc_journal_written(ngx_event_t *ev);
 static void ngx_http_qcc_journal_complete(ngx_http_qcc_journal_batch_t *b,
@@ -77,15 +83,21 @@ static void ngx_http_qcc_journal_state_rec(ngx_http_qcc_order_t *o,
     qcc_journal_rec_t *rec);
 
 
-/* the worker's journal: its append fd, the batch filling, the batch
- * being written */
 /*
- * Up to this many batches are written and synced at once: a callback that
- * arrives while a sync runs starts its own instead of waiting for it.
+ * The worker's journal: its append fd, where it last wrote, the batch
+ * filling and the batches being written.  A batch starts as soon as no
+ * other is being written: records that arrive during a sync wait for it
+ * and go out together in the next, so a busy worker makes few large
+ * groups (each costs a thread hand-over, a write and a sync whatever its
+ * size).  Only when the oldest sync in flight takes longer than
+ * NGX_HTTP_QCC_JOURNAL_OVERLAP ms (a slow disk) may another start beside
+ * it, up to NGX_HTTP_QCC_JOURNAL_INFLIGHT at once.
  */
 #define NGX_HTTP_QCC_JOURNAL_INFLIGHT  4
+#define NGX_HTTP_QCC_JOURNAL_OVERLAP   2
 
 static ngx_fd_t                       ngx_http_qcc_journal_fd = -1;
+static qcc_journal_pos_t              ngx_http_qcc_journal_pos;
 static ngx_http_qcc_journal_batch_t   ngx_http_qcc_batches[
                                           NGX_HTTP_QCC_JOURNAL_INFLIGHT + 1];
 static ngx_http_qcc_journal_batch_t  *ngx_http_qcc_filling;
@@ -106,8 +118,17 @@ static ngx_http_qcc_main_conf_t      *ngx_http_qcc_journal_qmcf;
  */
 static ngx_event_t                    ngx_http_qcc_journal_guard;
 
+/* starts a batch beside a slow one */
+static ngx_event_t                    ngx_http_qcc_journal_overlap;
 
-/* --- replay and compaction, in the master ---------------------------------- */
+/*
+ * Where the records end, as the master last saw it (replay, cut,
+ * compaction): the workers it forks walk on from there.
+ */
+static uint64_t                       ngx_http_qcc_journal_end;
+
+
+/* --- replay and compaction, in the master -------------------------------- */
 
 ngx_int_t
 ngx_http_qcc_journal_replay(ngx_cycle_t *cycle, ngx_http_qcc_queue_t *q,
@@ -118,7 +139,7 @@ ngx_http_qcc_journal_replay(ngx_cycle_t *cycle, ngx_http_qcc_queue_t *q,
     uid_t                        uid;
     gid_t                        gid;
     ssize_t                      n;
-    uint64_t                     off, seq;
+    uint64_t                     off, seq, end;
     ngx_fd_t                     fd;
     ngx_uint_t                   damaged, torn, f, s;
     ngx_queue_t                 *qu;
@@ -175,6 +196,7 @@ ngx_http_qcc_journal_replay(ngx_cycle_t *cycle, ngx_http_qcc_queue_t *q,
     ctx.skipped = 0;
 
     off = 0;
+    end = 0;
     damaged = 0;
     torn = 0;
     seq = 0;
@@ -186,8 +208,10 @@ ngx_http_qcc_journal_replay(ngx_cycle_t *cycle, ngx_http_qcc_queue_t *q,
                                     ngx_http_qcc_journal_apply, &ctx, &r);
 
         seq = ngx_max(seq, r.last_seq);
+        end = off + r.valid;
 
         if (rc == QCC_JOURNAL_OK) {
+            /* zeros after the records are room made for appends */
             break;
         }
 
@@ -257,6 +281,8 @@ ngx_http_qcc_journal_replay(ngx_cycle_t *cycle, ngx_http_qcc_queue_t *q,
 
     ngx_free(buf);
 
+    ngx_http_qcc_journal_end = end;
+
     if (ctx.skipped) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "qcc: journal \"%V\": %ui orders did not fit in the "
@@ -278,7 +304,6 @@ ngx_http_qcc_journal_replay(ngx_cycle_t *cycle, ngx_http_qcc_queue_t *q,
         if (fd != NGX_INVALID_FILE
             && qcc_journal_truncate(fd, torn, &err) == QCC_JOURNAL_OK)
         {
-            n = torn;
             torn = 0;
         }
 
@@ -287,7 +312,8 @@ ngx_http_qcc_journal_replay(ngx_cycle_t *cycle, ngx_http_qcc_queue_t *q,
         }
     }
 
-    if (!torn && !damaged && (size_t) n <= qmcf->journal_compact) {
+    /* the records' bytes count, not the room after them */
+    if (!torn && !damaged && end <= qmcf->journal_compact) {
         return NGX_OK;
     }
 
@@ -319,9 +345,14 @@ ngx_http_qcc_journal_replay(ngx_cycle_t *cycle, ngx_http_qcc_queue_t *q,
 
     q->sh->journal_seq = seq;
 
+    /* no room in a snapshot: its records end where the file does */
+    ngx_http_qcc_journal_end = (ngx_file_info(qmcf->journal.data, &fi)
+                                != NGX_FILE_ERROR)
+                               ? (uint64_t) ngx_file_size(&fi) : 0;
+
     ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                  "qcc: journal \"%V\" compacted from %z bytes",
-                  &qmcf->journal, n);
+                  "qcc: journal \"%V\" compacted from %uL bytes",
+                  &qmcf->journal, end);
 
     return NGX_OK;
 }
@@ -494,7 +525,7 @@ ngx_http_qcc_journal_state_rec(ngx_http_qcc_order_t *o,
 }
 
 
-/* --- the file, created by the master for the workers ----------------------- */
+/* --- the file, created by the master for the workers --------------------- */
 
 ngx_int_t
 ngx_http_qcc_journal_init_module(ngx_cycle_t *cycle)
@@ -554,6 +585,22 @@ ngx_http_qcc_journal_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    /*
+     * From where the master left the records to where they end now
+     * (other workers may append meanwhile: appends walk on from here).
+     */
+    ngx_http_qcc_journal_pos.end = ngx_http_qcc_journal_end;
+    ngx_http_qcc_journal_pos.size = 0;
+
+    if (qcc_journal_find_end(ngx_http_qcc_journal_fd,
+                             &ngx_http_qcc_journal_pos, &err)
+        != QCC_JOURNAL_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, err,
+                      "qcc: cannot read journal \"%V\"", &qmcf->journal);
+        return NGX_ERROR;
+    }
+
     ngx_http_qcc_free = NULL;
     ngx_http_qcc_inflight = 0;
 
@@ -583,7 +630,11 @@ ngx_http_qcc_journal_init_process(ngx_cycle_t *cycle)
     ngx_http_qcc_journal_guard.log = cycle->log;
     ngx_http_qcc_journal_guard.data = &ngx_http_qcc_journal_guard;
 
-
+    ngx_http_qcc_journal_overlap.handler =
+                                        ngx_http_qcc_journal_overlap_handler;
+    ngx_http_qcc_journal_overlap.log = cycle->log;
+    ngx_http_qcc_journal_overlap.data = &ngx_http_qcc_journal_overlap;
+    ngx_http_qcc_journal_overlap.cancelable = 1;
 
     return NGX_OK;
 }
@@ -624,7 +675,7 @@ ngx_http_qcc_journal_batch_init(ngx_cycle_t *cycle,
 }
 
 
-/* --- appends, in the workers ------------------------------------------------ */
+/* --- appends, in the workers ---------------------------------------------- */
 
 ngx_int_t
 ngx_http_qcc_journal_order(ngx_http_qcc_queue_t *q, ngx_uint_t feed,
@@ -772,13 +823,17 @@ ngx_http_qcc_journal_add_locked(ngx_http_qcc_queue_t *q,
 
 
 /*
- * Starts writing the filling batch, unless it is empty or as many
- * batches as allowed are being written.
+ * Starts writing the filling batch, unless it is empty, or another batch
+ * is being written and the oldest of them not for long (see
+ * NGX_HTTP_QCC_JOURNAL_OVERLAP), or as many as allowed are.
  */
 
 static void
 ngx_http_qcc_journal_kick(ngx_log_t *log)
 {
+    ngx_uint_t                        i;
+    ngx_msec_t                        oldest, now;
+    ngx_msec_int_t                    wait;
     ngx_http_qcc_journal_batch_t     *b;
 #if (NGX_THREADS)
     ngx_http_qcc_journal_task_ctx_t  *ctx;
@@ -792,10 +847,38 @@ ngx_http_qcc_journal_kick(ngx_log_t *log)
         return;
     }
 
+    if (ngx_http_qcc_inflight) {
+        now = ngx_current_msec;
+        oldest = now;
+
+        for (i = 0; i <= NGX_HTTP_QCC_JOURNAL_INFLIGHT; i++) {
+            if (ngx_http_qcc_batches[i].inflight
+                && (ngx_msec_int_t) (ngx_http_qcc_batches[i].start - oldest)
+                   < 0)
+            {
+                oldest = ngx_http_qcc_batches[i].start;
+            }
+        }
+
+        wait = (ngx_msec_int_t) (oldest + NGX_HTTP_QCC_JOURNAL_OVERLAP
+                                 - now);
+
+        if (wait > 0) {
+            /* the sync in flight is answered first, unless it is slow */
+            if (!ngx_http_qcc_journal_overlap.timer_set) {
+                ngx_add_timer(&ngx_http_qcc_journal_overlap, wait);
+            }
+
+            return;
+        }
+    }
+
     ngx_http_qcc_filling = ngx_http_qcc_free;
     ngx_http_qcc_free = ngx_http_qcc_free->next;
 
     ngx_http_qcc_inflight++;
+    b->inflight = 1;
+    b->start = ngx_current_msec;
 
     if (!ngx_http_qcc_journal_guard.timer_set) {
         ngx_add_timer(&ngx_http_qcc_journal_guard, 1000);
@@ -806,6 +889,7 @@ ngx_http_qcc_journal_kick(ngx_log_t *log)
     ctx = b->task->ctx;
     ctx->fd = ngx_http_qcc_journal_fd;
     ctx->err = 0;
+    ctx->pos = &ngx_http_qcc_journal_pos;
     ctx->batch = b;
 
     if (ngx_thread_task_post(ngx_http_qcc_journal_qmcf->thread_pool, b->task)
@@ -820,7 +904,8 @@ ngx_http_qcc_journal_kick(ngx_log_t *log)
 
     err = 0;
 
-    if (qcc_journal_write(ngx_http_qcc_journal_fd, b->buf, b->len, &err)
+    if (qcc_journal_write(ngx_http_qcc_journal_fd, &ngx_http_qcc_journal_pos,
+                          b->buf, b->len, &err)
         != QCC_JOURNAL_OK)
     {
         err = err ? err : NGX_EIO;
@@ -829,6 +914,13 @@ ngx_http_qcc_journal_kick(ngx_log_t *log)
     ngx_http_qcc_journal_complete(b, err, log);
 
 #endif
+}
+
+
+static void
+ngx_http_qcc_journal_overlap_handler(ngx_event_t *ev)
+{
+    ngx_http_qcc_journal_kick(ev->log);
 }
 
 
@@ -860,7 +952,8 @@ ngx_http_qcc_journal_write_handler(void *data, ngx_log_t *log)
         return;
     }
 
-    rc = qcc_journal_append(ctx->fd, ctx->batch->buf, ctx->batch->len, &err);
+    rc = qcc_journal_append(ctx->fd, ctx->pos, ctx->batch->buf,
+                            ctx->batch->len, &err);
 
     (void) flock(ctx->fd, LOCK_UN);
     (void) ngx_thread_mutex_unlock(&ngx_http_qcc_append_mutex, log);
@@ -918,6 +1011,7 @@ ngx_http_qcc_journal_complete(ngx_http_qcc_journal_batch_t *b,
 
     b->len = 0;
     b->waiters->nelts = 0;
+    b->inflight = 0;
     b->next = ngx_http_qcc_free;
     ngx_http_qcc_free = b;
     ngx_http_qcc_inflight--;

@@ -28,6 +28,9 @@ typedef struct {
 } qcc_journal_reader_t;
 
 
+static size_t qcc_journal_header(const unsigned char *p);
+
+
 static uint32_t
 qcc_journal_crc(const unsigned char *p, size_t len)
 {
@@ -414,12 +417,24 @@ corrupt:
 }
 
 
+/* The end of buf[off..len) without its trailing zeros. */
+static size_t
+qcc_journal_trim_zeros(const unsigned char *buf, size_t off, size_t len)
+{
+    while (len > off && buf[len - 1] == 0) {
+        len--;
+    }
+
+    return len;
+}
+
+
 int
 qcc_journal_replay_buf(const unsigned char *buf, size_t len,
     qcc_journal_record_pt handler, void *data, qcc_journal_replay_t *r)
 {
     int                rc;
-    size_t             off, used, next;
+    size_t             off, used, next, end;
     qcc_journal_rec_t  rec;
 
     memset(r, 0, sizeof(qcc_journal_replay_t));
@@ -446,6 +461,34 @@ qcc_journal_replay_buf(const unsigned char *buf, size_t len,
 
         if (rec.seq > r->last_seq) {
             r->last_seq = rec.seq;
+        }
+    }
+
+    if (rc == QCC_JOURNAL_CORRUPT || rc == QCC_JOURNAL_NEED_MORE) {
+        /*
+         * Zeros after the records are the room made for appends; a record
+         * cut short by them is a torn append into that room.
+         */
+        end = qcc_journal_trim_zeros(buf, off, len);
+
+        if (end == off) {
+            return QCC_JOURNAL_OK;
+        }
+
+        /*
+         * The written bytes a prefix of a record, and zeros beyond the
+         * whole length it would have: torn.  (Damage to a record that
+         * ends in zeros, with room after it, looks the same; either way
+         * the tail is dropped.)
+         */
+        if (rc == QCC_JOURNAL_CORRUPT
+            && qcc_journal_decode(buf + off, end - off, &rec, &used)
+               == QCC_JOURNAL_NEED_MORE
+            && len - off > QCC_JOURNAL_HEADER_LEN
+            && (end - off < QCC_JOURNAL_HEADER_LEN
+                || qcc_journal_header(buf + off) < len - off))
+        {
+            return QCC_JOURNAL_NEED_MORE;
         }
     }
 
@@ -796,16 +839,15 @@ qcc_journal_open(const char *path, uid_t uid, gid_t gid, int *err)
 
     created = 0;
 
-    fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    fd = open(path, O_RDWR | O_CLOEXEC);
 
     if (fd == -1 && errno == ENOENT) {
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
-                  0600);
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         created = (fd != -1);
 
         if (fd == -1 && errno == EEXIST) {
             /* created by someone else between the two calls */
-            fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+            fd = open(path, O_RDWR | O_CLOEXEC);
         }
     }
 
@@ -826,26 +868,207 @@ qcc_journal_open(const char *path, uid_t uid, gid_t gid, int *err)
 }
 
 
+static int
+qcc_journal_pwrite_all(int fd, const unsigned char *buf, size_t len,
+    uint64_t off)
+{
+    ssize_t  n;
+
+    while (len) {
+        n = pwrite(fd, buf, len, (off_t) off);
+
+        if (n == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            return -1;
+        }
+
+        if (n == 0) {
+            errno = EIO;
+            return -1;
+        }
+
+        buf += n;
+        off += (uint64_t) n;
+        len -= (size_t) n;
+    }
+
+    return 0;
+}
+
+
+/* Writes len zeros at off, 64 KB at a time. */
+static int
+qcc_journal_zero(int fd, uint64_t off, uint64_t len)
+{
+    size_t  n;
+
+    static const unsigned char  zeros[65536];
+
+    while (len) {
+        n = (len < sizeof(zeros)) ? (size_t) len : sizeof(zeros);
+
+        if (qcc_journal_pwrite_all(fd, zeros, n, off) == -1) {
+            return -1;
+        }
+
+        off += n;
+        len -= n;
+    }
+
+    return 0;
+}
+
+
+/* The length of the record whose header is at p, 0 if it is not one. */
+static size_t
+qcc_journal_header(const unsigned char *p)
+{
+    size_t  n;
+
+    if (p[0] != 'Q' || p[1] != 'J'
+        || qcc_journal_get(p + 20, 4) != qcc_journal_crc(p, 20))
+    {
+        return 0;
+    }
+
+    n = (size_t) qcc_journal_get(p + 4, 4);
+
+    if (n == 0 || n > QCC_JOURNAL_PAYLOAD_MAX) {
+        return 0;
+    }
+
+    return QCC_JOURNAL_HEADER_LEN + n;
+}
+
+
 int
-qcc_journal_write(int fd, const unsigned char *buf, size_t len, int *err)
+qcc_journal_find_end(int fd, qcc_journal_pos_t *pos, int *err)
+{
+    size_t         i, n, want, rec;
+    ssize_t        got;
+    uint64_t       at;
+    struct stat    st;
+    unsigned char  buf[4 * QCC_JOURNAL_RECORD_MAX];
+
+    at = pos->end;
+
+    /* the usual case, nobody else appended: one header's worth of zeros */
+    want = QCC_JOURNAL_HEADER_LEN;
+
+    for ( ;; ) {
+        got = pread(fd, buf, want, (off_t) at);
+
+        if (got == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            *err = errno;
+            return QCC_JOURNAL_ERROR;
+        }
+
+        n = (size_t) got;
+
+        if (n == 0 && at > 0) {
+            /* at the end of the file, or past it if it was cut */
+            if (fstat(fd, &st) == -1) {
+                *err = errno;
+                return QCC_JOURNAL_ERROR;
+            }
+
+            pos->size = (uint64_t) st.st_size;
+
+            if (pos->size < at) {
+                at = 0;
+                want = sizeof(buf);
+                continue;
+            }
+        }
+
+        /* whole records in the buffer are skipped */
+        for (i = 0; n - i >= QCC_JOURNAL_HEADER_LEN; i += rec) {
+            rec = qcc_journal_header(buf + i);
+
+            if (rec == 0) {
+                pos->end = at + i;
+                return QCC_JOURNAL_OK;
+            }
+
+            if (rec > n - i) {
+                break;
+            }
+        }
+
+        if (n < want) {
+            /* the file ends here, maybe in a torn record: it goes */
+            pos->end = at + i;
+            return QCC_JOURNAL_OK;
+        }
+
+        /* records of other writers go on: read on from the first cut */
+        at += i;
+        want = sizeof(buf);
+    }
+}
+
+
+int
+qcc_journal_append(int fd, qcc_journal_pos_t *pos, const unsigned char *buf,
+    size_t len, int *err)
 {
     int          e;
+    uint64_t     end, room;
     struct stat  st;
 
-    if (fstat(fd, &st) == -1) {
-        *err = errno;
+    if (qcc_journal_find_end(fd, pos, err) != QCC_JOURNAL_OK) {
         return QCC_JOURNAL_ERROR;
     }
 
-    if (qcc_journal_write_all(fd, buf, len) == 0 && fdatasync(fd) == 0) {
+    end = pos->end;
+
+    if (end + len > pos->size) {
+        /* another writer may have made room meanwhile */
+        if (fstat(fd, &st) == -1) {
+            *err = errno;
+            return QCC_JOURNAL_ERROR;
+        }
+
+        pos->size = (uint64_t) st.st_size;
+    }
+
+    if (end + len > pos->size) {
+        room = (end + len + QCC_JOURNAL_ROOM - 1)
+               / QCC_JOURNAL_ROOM * QCC_JOURNAL_ROOM;
+
+        if (qcc_journal_zero(fd, pos->size, room - pos->size) == 0) {
+            pos->size = room;
+
+        } else {
+            /* no room on a full disk: buf alone extends the file */
+            (void) ftruncate(fd, (off_t) pos->size);
+        }
+    }
+
+    if (qcc_journal_pwrite_all(fd, buf, len, end) == 0) {
+        pos->end = end + len;
         return QCC_JOURNAL_OK;
     }
 
     e = errno;
 
     /* no torn record may stay in front of the next append */
-    if (ftruncate(fd, st.st_size) == 0) {
-        (void) fdatasync(fd);
+    if (end + len > pos->size) {
+        (void) ftruncate(fd, (off_t) pos->size);
+    }
+
+    if (end < pos->size) {
+        (void) qcc_journal_zero(fd, end,
+                                ((end + len < pos->size) ? end + len
+                                                         : pos->size)
+                                - end);
     }
 
     *err = e;
@@ -855,25 +1078,33 @@ qcc_journal_write(int fd, const unsigned char *buf, size_t len, int *err)
 
 
 int
-qcc_journal_append(int fd, const unsigned char *buf, size_t len, int *err)
+qcc_journal_write(int fd, qcc_journal_pos_t *pos, const unsigned char *buf,
+    size_t len, int *err)
 {
-    int          e;
-    struct stat  st;
+    int       e;
+    uint64_t  end;
 
-    if (fstat(fd, &st) == -1) {
-        *err = errno;
+    if (qcc_journal_append(fd, pos, buf, len, err) != QCC_JOURNAL_OK) {
         return QCC_JOURNAL_ERROR;
     }
 
-    if (qcc_journal_write_all(fd, buf, len) == 0) {
+    if (fdatasync(fd) == 0) {
         return QCC_JOURNAL_OK;
     }
 
     e = errno;
 
-    /* no torn record may stay in front of the next append */
-    (void) ftruncate(fd, st.st_size);
+    /* not durable, so never acknowledged: wiped, as a failed write is */
+    end = pos->end - len;
 
+    if (end + len <= pos->size) {
+        (void) qcc_journal_zero(fd, end, len);
+
+    } else if (ftruncate(fd, (off_t) end) == 0) {
+        pos->size = end;
+    }
+
+    pos->end = end;
     *err = e;
 
     return QCC_JOURNAL_ERROR;

@@ -6,9 +6,14 @@
  *
  * Byte format (version 1)
  * -----------------------
- * A journal file is a sequence of records and nothing else (no file
- * header; an empty file is an empty journal).  Integers are little-endian;
- * times are signed 64-bit Unix seconds.  Each record:
+ * A journal file is a sequence of records, then zero bytes or nothing
+ * (no file header; an empty file is an empty journal).  The zero bytes
+ * are room written ahead of the appends, QCC_JOURNAL_ROOM at a time: an
+ * append then overwrites blocks the file system has already allocated,
+ * and fdatasync() has data to flush but no metadata (size, extents) to
+ * commit.  The records end at the first record boundary from which every
+ * byte is zero (a record never starts with a zero byte).  Integers are
+ * little-endian; times are signed 64-bit Unix seconds.  Each record:
  *
  *   offset  size  field
  *   0       2     magic "QJ" (0x51 0x4a)
@@ -46,7 +51,8 @@
  * append: fewer than 24 bytes, or a valid header whose payload is cut),
  * CORRUPT when the magic, a CRC, a length or a field is wrong, and
  * UNSUPPORTED for a well-formed header of another version (written by a
- * newer module: do not truncate it).
+ * newer module: do not truncate it).  A replay treats a torn append into
+ * the room (a prefix of a record, then only zeros) as a torn tail too.
  *
  * Folding: records apply in file order.  ORDER creates an order in state
  * queued (a second ORDER of the same feed and orderNo is ignored); STATE
@@ -72,6 +78,9 @@
                                     + QCC_JOURNAL_PAYLOAD_MAX)
 #define QCC_JOURNAL_ERROR_MAX      200
 #define QCC_JOURNAL_FILE_MAX       (1024 * 1024 * 1024)
+
+/* zeros written ahead of the appends at a time (see the format above) */
+#define QCC_JOURNAL_ROOM           (1024 * 1024)
 
 /* record types */
 #define QCC_JOURNAL_ORDER          1
@@ -163,7 +172,9 @@ typedef struct {
 typedef struct {
     uint64_t               size;      /* bytes read */
     uint64_t               valid;     /* bytes of whole valid records from
-                                         the start: truncate here */
+                                         the start: on OK where the
+                                         records end (the room follows),
+                                         else truncate here */
     uint64_t               records;   /* valid records handed over */
     uint64_t               last_seq;  /* the highest sequence number */
     uint64_t               resync;    /* after CORRUPT: offset of the next
@@ -210,8 +221,9 @@ int qcc_journal_decode(const unsigned char *buf, size_t len,
 /*
  * Replays a journal held in memory: handler (may be NULL) per valid
  * record, stopping at the first record that is not.  Returns OK (clean
- * end), NEED_MORE (torn tail after r->valid), CORRUPT or UNSUPPORTED (at
- * r->valid), or STOPPED.  r is always filled.
+ * end: the buffer's end, or only zeros from r->valid on), NEED_MORE (torn
+ * tail after r->valid, maybe followed by zeros), CORRUPT or UNSUPPORTED
+ * (at r->valid), or STOPPED.  r is always filled.
  */
 int qcc_journal_replay_buf(const unsigned char *buf, size_t len,
     qcc_journal_record_pt handler, void *data, qcc_journal_replay_t *r);
@@ -245,31 +257,53 @@ void qcc_journal_order_records(const qcc_journal_order_t *o,
     qcc_journal_rec_t *order, qcc_journal_rec_t *state);
 
 /*
- * Opens (creating, mode 0600) a journal for appending: O_WRONLY |
- * O_APPEND | O_CLOEXEC.  uid/gid as for fchown(), (uid_t) -1 and
- * (gid_t) -1 to leave the owner alone.  Returns the fd, or -1 with *err.
+ * Opens (creating, mode 0600) a journal for appending: O_RDWR | O_CLOEXEC
+ * (appends are positioned: see qcc_journal_append()).  uid/gid as for
+ * fchown(), (uid_t) -1 and (gid_t) -1 to leave the owner alone.  Returns
+ * the fd, or -1 with *err.
  */
 int qcc_journal_open(const char *path, uid_t uid, gid_t gid, int *err);
 
 /*
- * Appends buf (one record or a group of them) with write() and then
- * fdatasync(): the records are durable when it returns OK.  On a failed
- * or short write, or a failed sync, it cuts the file back to its size
- * before the call, so no torn record is left in the middle of the
- * journal, and returns ERROR with *err.  The cut assumes one writer at a
- * time (a single journal thread, or writers serialized by a lock).
+ * A writer's knowledge of the file: a record boundary at or before the
+ * end of the records (where it last appended; 0 will always do), and the
+ * file's size as it last saw it (0: unknown).
  */
-int qcc_journal_write(int fd, const unsigned char *buf, size_t len,
-    int *err);
+typedef struct {
+    uint64_t               end;
+    uint64_t               size;
+} qcc_journal_pos_t;
 
 /*
- * The write half of qcc_journal_write(), for writers that sync apart
- * (several syncs in flight): appends buf and cuts the file back on a
- * failed or short write; the caller holds the writers' lock, and calls
- * fdatasync() afterwards, outside it.
+ * Finds the end of the records from pos->end on: walks the headers of
+ * whatever other writers appended (a valid header is a record; anything
+ * else, zeros or a torn record, is where the next record goes), and sets
+ * pos->end.  A pos->end past the end of the file (it was cut meanwhile)
+ * starts again from 0.  Returns OK, or ERROR with *err.
  */
-int qcc_journal_append(int fd, const unsigned char *buf, size_t len,
-    int *err);
+int qcc_journal_find_end(int fd, qcc_journal_pos_t *pos, int *err);
+
+/*
+ * Appends buf (one record or a group of them) at the end of the records:
+ * finds it (qcc_journal_find_end()), writes zeros ahead if buf does not
+ * fit in the room left (QCC_JOURNAL_ROOM at a time; without room on a
+ * full disk, buf alone extends the file), and writes buf there with
+ * pwrite(); pos->end moves past it.  On a failed or short write it wipes
+ * what it wrote (zeros again, or the file cut back to its size before the
+ * call), so no torn record is left in front of the next append, and
+ * returns ERROR with *err.  The caller serializes the writers (a lock
+ * held across the call) and calls fdatasync() afterwards, outside it.
+ */
+int qcc_journal_append(int fd, qcc_journal_pos_t *pos,
+    const unsigned char *buf, size_t len, int *err);
+
+/*
+ * qcc_journal_append() then fdatasync(): the records are durable when it
+ * returns OK.  A failed sync wipes them as a failed write does.  For a
+ * single writer, or writers serialized by a lock held across the call.
+ */
+int qcc_journal_write(int fd, qcc_journal_pos_t *pos,
+    const unsigned char *buf, size_t len, int *err);
 
 /* Cuts a journal to the valid bytes a replay found, and fsyncs it. */
 int qcc_journal_truncate(int fd, uint64_t valid, int *err);

@@ -3,8 +3,9 @@
  *
  * 1. The input as a journal: replayed; every record it accepts must
  *    re-encode to exactly its bytes, every strict prefix of it must be
- *    NEED_MORE, the replay's report must agree with the input, and the
- *    folded orders must survive a snapshot (encode, decode, fold).
+ *    NEED_MORE, the replay's report must agree with the input, the
+ *    folded orders must survive a snapshot (encode, decode, fold), and a
+ *    clean journal must replay the same with room (zeros) after it.
  * 2. The same with the magic, lengths and CRCs of the input's records
  *    made right first, so that mutated payloads reach the field checks.
  * 3. The input as the fields of a record: whatever encodes must decode
@@ -31,6 +32,10 @@ typedef struct {
     size_t                n;
     uint64_t              next_offset;
 } ctx_t;
+
+
+static void check_room(const unsigned char *data, size_t size,
+    const qcc_journal_replay_t *was);
 
 
 static void
@@ -114,7 +119,7 @@ static void
 check_replay(const unsigned char *data, size_t size)
 {
     int                   rc;
-    size_t                i, used;
+    size_t                i, used, end;
     ctx_t                *ctx;
     qcc_journal_rec_t     d;
     qcc_journal_replay_t  r;
@@ -130,14 +135,19 @@ check_replay(const unsigned char *data, size_t size)
     need(r.size == size && r.valid <= size);
     need(r.valid == ctx->next_offset);
 
+    /* the end of the data without the zeros after it (the room) */
+    for (end = size; end > r.valid && data[end - 1] == 0; end--) {
+        /* void */
+    }
+
     switch (rc) {
 
     case QCC_JOURNAL_OK:
-        need(r.valid == size);
+        need(end == r.valid);
         break;
 
     case QCC_JOURNAL_NEED_MORE:
-        need(r.valid < size && size - r.valid < QCC_JOURNAL_RECORD_MAX);
+        need(r.valid < end && end - r.valid < QCC_JOURNAL_RECORD_MAX);
         break;
 
     case QCC_JOURNAL_CORRUPT:
@@ -164,6 +174,31 @@ check_replay(const unsigned char *data, size_t size)
     }
 
     free(ctx);
+
+    /* a clean journal with room made after it replays the same */
+    if (rc == QCC_JOURNAL_OK && size == end && size < 65536) {
+        check_room(data, size, &r);
+    }
+}
+
+
+static void
+check_room(const unsigned char *data, size_t size,
+    const qcc_journal_replay_t *was)
+{
+    unsigned char         *buf;
+    qcc_journal_replay_t   r;
+
+    buf = calloc(1, size + 100);
+    need(buf);
+    memcpy(buf, data, size);
+
+    need(qcc_journal_replay_buf(buf, size + 100, NULL, NULL, &r)
+         == QCC_JOURNAL_OK);
+    need(r.valid == was->valid && r.records == was->records
+         && r.last_seq == was->last_seq);
+
+    free(buf);
 }
 
 

@@ -599,11 +599,84 @@ test_torn_tail(void)
               QCC_JOURNAL_OK);
     CHECK_INT(r.records, 0);
 
-    /* zeros after the records (a crash that extended the file) */
+    /* zeros after the records (room, or a crash that extended the file) */
     memset(buf + len, 0, 512);
     CHECK_INT(qcc_journal_replay_buf(buf, len + 512, NULL, NULL, &r),
-              QCC_JOURNAL_CORRUPT);
+              QCC_JOURNAL_OK);
     CHECK_INT(r.valid, len);
+    CHECK_INT(r.records, 3);
+    CHECK_INT(r.size, len + 512);
+}
+
+
+/* The room after the records: zeros written ahead of the appends. */
+
+static void
+test_room(void)
+{
+    int                   rc;
+    size_t                len, cut, last, start[4];
+    unsigned char         buf[4 * QCC_JOURNAL_RECORD_MAX];
+    unsigned char         room[4 * QCC_JOURNAL_RECORD_MAX];
+    qcc_journal_replay_t  r;
+
+    len = three(buf, start);
+    memset(buf + len, 0, sizeof(buf) - len);
+
+    /* nothing but room, of any length: an empty journal */
+    memset(room, 0, sizeof(room));
+    CHECK_INT(qcc_journal_replay_buf(room, 1, NULL, NULL, &r),
+              QCC_JOURNAL_OK);
+    CHECK_INT(qcc_journal_replay_buf(room, 23, NULL, NULL, &r),
+              QCC_JOURNAL_OK);
+    CHECK_INT(qcc_journal_replay_buf(room, sizeof(room), NULL, NULL, &r),
+              QCC_JOURNAL_OK);
+    CHECK_INT(r.valid, 0);
+    CHECK_INT(r.records, 0);
+
+    /* records, then room shorter than a header or longer than a record */
+    CHECK_INT(qcc_journal_replay_buf(buf, len + 7, NULL, NULL, &r),
+              QCC_JOURNAL_OK);
+    CHECK_INT(r.valid, len);
+    CHECK_INT(qcc_journal_replay_buf(buf, sizeof(buf), NULL, NULL, &r),
+              QCC_JOURNAL_OK);
+    CHECK_INT(r.valid, len);
+    CHECK_INT(r.records, 3);
+
+    /* an append torn anywhere in the room: the last record is dropped
+     * (a cut in the zeros it ends with leaves it whole) */
+    for (last = len; buf[last - 1] == 0; last--) { /* void */ }
+
+    for (cut = start[2] + 1; cut < last; cut++) {
+        memcpy(room, buf, cut);
+        memset(room + cut, 0, sizeof(room) - cut);
+
+        rc = qcc_journal_replay_buf(room, sizeof(room), NULL, NULL, &r);
+
+        if (rc != QCC_JOURNAL_NEED_MORE || r.valid != start[2]) {
+            fprintf(stderr, "cut at %zu: rc %d valid %llu\n", cut, rc,
+                    (unsigned long long) r.valid);
+        }
+
+        CHECK_INT(rc, QCC_JOURNAL_NEED_MORE);
+        CHECK_INT(r.valid, start[2]);
+        CHECK_INT(r.records, 2);
+    }
+
+    /* a record zeroed in the middle (a page lost in a crash): skipped */
+    memcpy(room, buf, sizeof(room));
+    memset(room + start[1], 0, start[2] - start[1]);
+    CHECK_INT(qcc_journal_replay_buf(room, sizeof(room), NULL, NULL, &r),
+              QCC_JOURNAL_CORRUPT);
+    CHECK_INT(r.valid, start[1]);
+    CHECK_INT(r.resync, start[2]);
+
+    /* a damaged header before the room is no torn append */
+    memcpy(room, buf, sizeof(room));
+    room[start[2] + 5] ^= 0x40;
+    CHECK_INT(qcc_journal_replay_buf(room, sizeof(room), NULL, NULL, &r),
+              QCC_JOURNAL_CORRUPT);
+    CHECK_INT(r.valid, start[2]);
     CHECK_INT(r.resync, 0);
 }
 
@@ -839,6 +912,7 @@ test_files(void)
     unsigned char         buf[16 * QCC_JOURNAL_RECORD_MAX];
     table_t               t, t2;
     snap_t                s;
+    qcc_journal_pos_t     pos;
     qcc_journal_replay_t  r;
 
     snprintf(path, sizeof(path), "%s/journal", dir);
@@ -856,36 +930,91 @@ test_files(void)
     CHECK_INT(file_mode(path), 0600);
 
     len = three(buf, start);
+    memset(&pos, 0, sizeof(pos));
 
-    /* one record, then the two others as one group */
-    CHECK_INT(qcc_journal_write(fd, buf, start[1], &err), QCC_JOURNAL_OK);
-    CHECK_INT(qcc_journal_write(fd, buf + start[1], len - start[1], &err),
+    /* one record, then the two others as one group, into room made ahead */
+    CHECK_INT(qcc_journal_write(fd, &pos, buf, start[1], &err),
               QCC_JOURNAL_OK);
-    CHECK_INT(file_size(path), len);
+    CHECK_INT(file_size(path), QCC_JOURNAL_ROOM);
+    CHECK_INT(pos.end, start[1]);
+    CHECK_INT(pos.size, QCC_JOURNAL_ROOM);
+    CHECK_INT(qcc_journal_write(fd, &pos, buf + start[1], len - start[1],
+                                &err), QCC_JOURNAL_OK);
+    CHECK_INT(file_size(path), QCC_JOURNAL_ROOM);
+    CHECK_INT(pos.end, len);
 
     memset(&t, 0, sizeof(t));
     CHECK_INT(qcc_journal_replay_path(path, table_add, &t, &r),
               QCC_JOURNAL_OK);
     CHECK_INT(r.records, 3);
+    CHECK_INT(r.valid, len);
+    CHECK_INT(r.size, QCC_JOURNAL_ROOM);
     CHECK_INT(t.n, 1);
 
     /* a torn append: replay stops before it, truncate drops it */
-    CHECK_INT(qcc_journal_write(fd, buf, 30, &err), QCC_JOURNAL_OK);
+    CHECK_INT(qcc_journal_write(fd, &pos, buf, 30, &err), QCC_JOURNAL_OK);
     CHECK_INT(qcc_journal_replay_path(path, NULL, NULL, &r),
               QCC_JOURNAL_NEED_MORE);
     CHECK_INT(r.valid, len);
-    CHECK_INT(r.size, len + 30);
+    CHECK_INT(r.size, QCC_JOURNAL_ROOM);
     CHECK_INT(qcc_journal_truncate(fd, r.valid, &err), QCC_JOURNAL_OK);
     CHECK_INT(file_size(path), len);
 
-    /* the append fd keeps appending at the new end */
+    /* a writer that was past the cut finds the end again from the start */
     off = append(buf, 0, state_rec(0, ORDER, QCC_JOURNAL_UNPACKING, NULL),
                  4);
-    CHECK_INT(qcc_journal_write(fd, buf, off, &err), QCC_JOURNAL_OK);
+    CHECK_INT(qcc_journal_write(fd, &pos, buf, off, &err), QCC_JOURNAL_OK);
+    CHECK_INT(pos.end, len + off);
+    CHECK_INT(file_size(path), QCC_JOURNAL_ROOM);
     CHECK_INT(qcc_journal_replay_path(path, NULL, NULL, &r),
               QCC_JOURNAL_OK);
     CHECK_INT(r.records, 4);
     CHECK_INT(r.last_seq, 4);
+
+    /* two writers (two workers): each walks past what the other wrote */
+    {
+        int                fd2;
+        size_t             o1, o2;
+        qcc_journal_pos_t  pos2;
+        unsigned char      b1[QCC_JOURNAL_RECORD_MAX];
+        unsigned char      b2[QCC_JOURNAL_RECORD_MAX];
+
+        fd2 = qcc_journal_open(path, (uid_t) -1, (gid_t) -1, &err);
+        CHECK(fd2 >= 0);
+        memset(&pos2, 0, sizeof(pos2));
+
+        o1 = append(b1, 0, state_rec(0, ORDER, QCC_JOURNAL_DOWNLOADING,
+                                     "w2"), 5);
+        o2 = append(b2, 0, state_rec(0, ORDER, QCC_JOURNAL_UNPACKING, "w1"),
+                    6);
+
+        CHECK_INT(qcc_journal_write(fd2, &pos2, b1, o1, &err),
+                  QCC_JOURNAL_OK);
+        CHECK_INT(pos2.end, len + off + o1);
+        CHECK_INT(qcc_journal_write(fd, &pos, b2, o2, &err),
+                  QCC_JOURNAL_OK);
+        CHECK_INT(pos.end, len + off + o1 + o2);
+
+        memset(&t, 0, sizeof(t));
+        CHECK_INT(qcc_journal_replay_path(path, table_add, &t, &r),
+                  QCC_JOURNAL_OK);
+        CHECK_INT(r.records, 6);
+        CHECK_INT(r.valid, len + off + o1 + o2);
+        CHECK_INT(t.orders[0].state, QCC_JOURNAL_UNPACKING);
+
+        /* the end is found past garbage-free records only */
+        CHECK_INT(pwrite(fd2, "garbage", 7, r.valid), 7);
+        memset(&pos2, 0, sizeof(pos2));
+        CHECK_INT(qcc_journal_find_end(fd2, &pos2, &err), QCC_JOURNAL_OK);
+        CHECK_INT(pos2.end, r.valid);
+        CHECK_INT(pwrite(fd2, "\0\0\0\0\0\0\0", 7, r.valid), 7);
+
+        close(fd2);
+
+        /* back to the four records of the tests below */
+        CHECK_INT(qcc_journal_truncate(fd, len + off, &err),
+                  QCC_JOURNAL_OK);
+    }
 
     /* a short write (the file size limit) is cut back */
     {
@@ -899,14 +1028,29 @@ test_files(void)
         lim.rlim_cur = before + 10;
         setrlimit(RLIMIT_FSIZE, &lim);
 
-        rc = qcc_journal_write(fd, buf, off, &err);
-
-        setrlimit(RLIMIT_FSIZE, &old);
-        signal(SIGXFSZ, SIG_DFL);
+        rc = qcc_journal_write(fd, &pos, buf, off, &err);
 
         CHECK_INT(rc, QCC_JOURNAL_ERROR);
         CHECK_INT(err, EFBIG);
         CHECK_INT(file_size(path), before);
+        CHECK_INT(pos.end, before);
+
+        /* no room on a full disk: the record alone extends the file */
+        lim.rlim_cur = before + off;
+        setrlimit(RLIMIT_FSIZE, &lim);
+
+        rc = qcc_journal_write(fd, &pos, buf, off, &err);
+
+        setrlimit(RLIMIT_FSIZE, &old);
+        signal(SIGXFSZ, SIG_DFL);
+
+        CHECK_INT(rc, QCC_JOURNAL_OK);
+        CHECK_INT(file_size(path), before + off);
+        CHECK_INT(qcc_journal_replay_path(path, NULL, NULL, &r),
+                  QCC_JOURNAL_OK);
+        CHECK_INT(r.records, 5);
+
+        CHECK_INT(qcc_journal_truncate(fd, before, &err), QCC_JOURNAL_OK);
     }
 
     /* replay_fd reads from offset 0 and leaves the position alone */
@@ -929,7 +1073,8 @@ test_files(void)
     }
 
     /* a failed write: nothing written */
-    CHECK_INT(qcc_journal_write(-1, buf, off, &err), QCC_JOURNAL_ERROR);
+    CHECK_INT(qcc_journal_write(-1, &pos, buf, off, &err),
+              QCC_JOURNAL_ERROR);
     CHECK_INT(err, EBADF);
 
     close(fd);
@@ -972,7 +1117,8 @@ test_files(void)
     CHECK(fd >= 0);
     off = append(buf, 0, state_rec(0, ORDER, QCC_JOURNAL_DELIVERED, NULL),
                  seq + 1);
-    CHECK_INT(qcc_journal_write(fd, buf, off, &err), QCC_JOURNAL_OK);
+    memset(&pos, 0, sizeof(pos));
+    CHECK_INT(qcc_journal_write(fd, &pos, buf, off, &err), QCC_JOURNAL_OK);
     close(fd);
     CHECK_INT(qcc_journal_replay_path(path, NULL, NULL, &r),
               QCC_JOURNAL_OK);
@@ -1084,6 +1230,7 @@ main(void)
     test_untrusted();
     test_invalid_encode();
     test_torn_tail();
+    test_room();
     test_flipped();
     test_fold();
     test_files();
