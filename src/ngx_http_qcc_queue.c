@@ -7,10 +7,28 @@
 #include "ngx_http_qcc_module.h"
 
 
+/*
+ * Orders are found through a hash table in the zone, a bucket per
+ * NGX_HTTP_QCC_BUCKET_BYTES of it: a lookup reads a bucket and the order
+ * or two chained to it, where a tree of hundreds of thousands of orders
+ * cost a cache miss per level.  An order's node.key is its hash,
+ * node.left the next order of its bucket (node is the order's first
+ * member).  The table's header follows the shared context, in the same
+ * allocation, so that a reload that keeps the zone keeps the table.
+ */
+#define NGX_HTTP_QCC_BUCKET_BYTES  1024
+
+typedef struct {
+    ngx_rbtree_node_t         **buckets;
+    ngx_uint_t                  mask;
+} ngx_http_qcc_index_t;
+
+#define ngx_http_qcc_queue_index(q)                                          \
+    ((ngx_http_qcc_index_t *) ((q)->sh + 1))
+
+
 static ngx_int_t ngx_http_qcc_queue_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_qcc_queue_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static uint32_t ngx_http_qcc_order_hash(ngx_uint_t feed, u_char *order_no,
     size_t len);
 static ngx_uint_t ngx_http_qcc_queue_evict_locked(ngx_http_qcc_queue_t *q,
@@ -157,8 +175,9 @@ ngx_http_qcc_queue_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_qcc_queue_t *octx = data;
 
-    size_t                 len;
+    size_t                 len, n;
     ngx_http_qcc_queue_t  *q;
+    ngx_http_qcc_index_t  *ix;
 
     q = shm_zone->data;
 
@@ -176,16 +195,28 @@ ngx_http_qcc_queue_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    q->sh = ngx_slab_alloc(q->shpool, sizeof(ngx_http_qcc_shctx_t));
+    q->sh = ngx_slab_calloc(q->shpool, sizeof(ngx_http_qcc_shctx_t)
+                                       + sizeof(ngx_http_qcc_index_t));
     if (q->sh == NULL) {
         return NGX_ERROR;
     }
 
     q->shpool->data = q->sh;
 
-    ngx_rbtree_init(&q->sh->rbtree, &q->sh->sentinel,
-                    ngx_http_qcc_queue_rbtree_insert);
     ngx_queue_init(&q->sh->orders);
+
+    ix = ngx_http_qcc_queue_index(q);
+
+    for (n = 16; n < shm_zone->shm.size / NGX_HTTP_QCC_BUCKET_BYTES; n *= 2) {
+        /* void */
+    }
+
+    ix->buckets = ngx_slab_calloc(q->shpool, n * sizeof(ngx_rbtree_node_t *));
+    if (ix->buckets == NULL) {
+        return NGX_ERROR;
+    }
+
+    ix->mask = n - 1;
 
     len = sizeof(" in qcc_queue zone \"\"") + shm_zone->shm.name.len;
 
@@ -206,46 +237,6 @@ ngx_http_qcc_queue_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-static void
-ngx_http_qcc_queue_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t     **p;
-    ngx_http_qcc_order_t   *o, *t;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else { /* node->key == temp->key */
-
-            o = (ngx_http_qcc_order_t *) node;
-            t = (ngx_http_qcc_order_t *) temp;
-
-            p = ngx_http_qcc_order_cmp(o->feed, o->order_no, o->order_no_len,
-                                       t) < 0
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
 static uint32_t
 ngx_http_qcc_order_hash(ngx_uint_t feed, u_char *order_no, size_t len)
 {
@@ -263,7 +254,7 @@ ngx_http_qcc_order_hash(ngx_uint_t feed, u_char *order_no, size_t len)
 }
 
 
-/* orders of the same hash are ordered by feed, then orderNo */
+/* 0 if the order is o */
 
 static ngx_int_t
 ngx_http_qcc_order_cmp(ngx_uint_t feed, u_char *order_no, size_t len,
@@ -282,36 +273,21 @@ ngx_http_qcc_order_lookup_locked(ngx_http_qcc_queue_t *q, ngx_uint_t feed,
     u_char *order_no, size_t len)
 {
     uint32_t               hash;
-    ngx_int_t              rc;
-    ngx_rbtree_node_t     *node, *sentinel;
+    ngx_rbtree_node_t     *node;
+    ngx_http_qcc_index_t  *ix;
     ngx_http_qcc_order_t  *o;
 
     hash = ngx_http_qcc_order_hash(feed, order_no, len);
+    ix = ngx_http_qcc_queue_index(q);
 
-    node = q->sh->rbtree.root;
-    sentinel = q->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
+    for (node = ix->buckets[hash & ix->mask]; node; node = node->left) {
         o = (ngx_http_qcc_order_t *) node;
 
-        rc = ngx_http_qcc_order_cmp(feed, order_no, len, o);
-
-        if (rc == 0) {
+        if (node->key == hash
+            && ngx_http_qcc_order_cmp(feed, order_no, len, o) == 0)
+        {
             return o;
         }
-
-        node = (rc < 0) ? node->left : node->right;
     }
 
     return NULL;
@@ -322,6 +298,8 @@ ngx_http_qcc_order_t *
 ngx_http_qcc_order_add_locked(ngx_http_qcc_queue_t *q, ngx_uint_t feed,
     u_char *order_no, size_t order_no_len)
 {
+    ngx_rbtree_node_t    **bucket;
+    ngx_http_qcc_index_t  *ix;
     ngx_http_qcc_order_t  *o;
 
     o = ngx_slab_calloc_locked(q->shpool, sizeof(ngx_http_qcc_order_t));
@@ -340,7 +318,12 @@ ngx_http_qcc_order_add_locked(ngx_http_qcc_queue_t *q, ngx_uint_t feed,
     ngx_memcpy(o->order_no, order_no, order_no_len);
 
     o->node.key = ngx_http_qcc_order_hash(feed, order_no, order_no_len);
-    ngx_rbtree_insert(&q->sh->rbtree, &o->node);
+
+    ix = ngx_http_qcc_queue_index(q);
+    bucket = &ix->buckets[o->node.key & ix->mask];
+    o->node.left = *bucket;
+    *bucket = &o->node;
+
     ngx_queue_insert_head(&q->sh->orders, &o->queue);
 
     q->sh->count[feed][o->state]++;
@@ -353,9 +336,20 @@ void
 ngx_http_qcc_order_remove_locked(ngx_http_qcc_queue_t *q,
     ngx_http_qcc_order_t *o)
 {
+    ngx_rbtree_node_t    **p;
+    ngx_http_qcc_index_t  *ix;
+
     q->sh->count[o->feed][o->state]--;
 
-    ngx_rbtree_delete(&q->sh->rbtree, &o->node);
+    ix = ngx_http_qcc_queue_index(q);
+
+    for (p = &ix->buckets[o->node.key & ix->mask]; *p; p = &(*p)->left) {
+        if (*p == &o->node) {
+            *p = o->node.left;
+            break;
+        }
+    }
+
     ngx_queue_remove(&o->queue);
 
     if (o->url) {
@@ -372,14 +366,29 @@ ngx_http_qcc_order_remove_locked(ngx_http_qcc_queue_t *q,
 static ngx_uint_t
 ngx_http_qcc_queue_evict_locked(ngx_http_qcc_queue_t *q, ngx_uint_t n)
 {
-    ngx_uint_t             evicted;
+    ngx_uint_t             evicted, f, delivered;
     ngx_queue_t           *qu, *prev;
     ngx_http_qcc_order_t  *o;
+
+    delivered = 0;
+
+    for (f = 0; f < NGX_HTTP_QCC_FEEDS; f++) {
+        delivered += q->sh->count[f][NGX_HTTP_QCC_DELIVERED];
+    }
+
+    /*
+     * Nothing to evict: a full zone of orders not yet delivered is not
+     * walked through on every push that finds it full.
+     */
+    if (delivered == 0) {
+        return 0;
+    }
 
     evicted = 0;
 
     for (qu = ngx_queue_last(&q->sh->orders);
-         qu != ngx_queue_sentinel(&q->sh->orders) && evicted < n;
+         qu != ngx_queue_sentinel(&q->sh->orders)
+         && evicted < ngx_min(n, delivered);
          qu = prev)
     {
         prev = ngx_queue_prev(qu);
