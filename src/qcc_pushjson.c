@@ -6,6 +6,16 @@
  * are ever copied: the top-level keys (for the duplicate check), the
  * values of pushDate and totalSize, and the bytes of the current record,
  * which is then parsed alone with cJSON.
+ *
+ * Fast paths take what a push file is mostly made of: string bytes (16 at
+ * a time with SSE2, Chinese text included), one-letter escapes, and the
+ * ':"' and ',"' between strings.  They only ever pass over bytes that the
+ * states would accept the same way; whatever else they meet (an error, a
+ * \u escape, an escape in a string that is kept, the end of a chunk or of
+ * the record cap) they leave to the states, which alone decide and
+ * report.  So the verdict, the offset and the reason stay those of the
+ * byte-wise scan: fed one byte at a time (as the unit tests and the fuzz
+ * target also do), the fast paths find nothing to take.
  */
 
 #include <stdarg.h>
@@ -14,6 +24,13 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define QCC_PJ_SSE2  1
+#else
+#define QCC_PJ_SSE2  0
+#endif
 
 #include "qcc_pushjson.h"
 
@@ -99,6 +116,12 @@ static const unsigned char  qcc_pushjson_plain[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
     /* 0x80 and above: 0 */
+};
+
+/* what may follow '\\' alone: "\\/bfnrt (not u) */
+static const unsigned char  qcc_pushjson_esc[256] = {
+    ['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1,
+    ['r'] = 1, ['t'] = 1
 };
 
 static const char  *qcc_pushjson_names[] = {
@@ -728,6 +751,122 @@ qcc_pushjson_utf8_seq(const unsigned char *p, const unsigned char *lim)
 }
 
 
+/*
+ * Skips the bytes of a string that need no look: printable ASCII except
+ * '"' and '\\', and whole valid multibyte UTF-8 sequences.  Returns the
+ * first other byte, or lim: the byte-wise states decide what it is, and
+ * report it.  With SSE2, 16 bytes at a time, Chinese text included: the
+ * strings of a push are short (13 bytes on average) and mix ASCII and
+ * 3-byte sequences, and a loop over bytes or sequences mispredicts its
+ * exit at nearly each of them.
+ */
+static const unsigned char *
+qcc_pushjson_skip(const unsigned char *p, const unsigned char *lim)
+{
+    size_t    n;
+#if (QCC_PJ_SSE2)
+    unsigned  hi, special, lead, cont, want, stop, k;
+    __m128i   v, quote, bslash, ctl, f0, e0, ed, c0, x80;
+
+    quote = _mm_set1_epi8('"');
+    bslash = _mm_set1_epi8('\\');
+    ctl = _mm_set1_epi8(0x1f);
+    f0 = _mm_set1_epi8((char) 0xf0);
+    e0 = _mm_set1_epi8((char) 0xe0);
+    ed = _mm_set1_epi8((char) 0xed);
+    c0 = _mm_set1_epi8((char) 0xc0);
+    x80 = _mm_set1_epi8((char) 0x80);
+
+    while (lim - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        /* one bit a byte: 0x80 and up; '"', '\\' or below 0x20 */
+        hi = (unsigned) _mm_movemask_epi8(v);
+        special = (unsigned) _mm_movemask_epi8(
+                      _mm_or_si128(
+                          _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                       _mm_cmpeq_epi8(v, bslash)),
+                          _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)));
+
+        if ((hi | special) == 0) {
+            p += 16;
+            continue;
+        }
+
+        k = __builtin_ctz(hi | special);
+
+        if (!(hi & (1u << k))) {
+            /* the end of the string, most often */
+            return p + k;
+        }
+
+        /*
+         * The leads E1-EC and EE-EF take any two continuation bytes (no
+         * overlong form, no surrogate): where those and only those
+         * follow each of them, and every other byte is ASCII, the bytes
+         * are good.  Anything else stops the skip at the start of its
+         * sequence.
+         */
+        lead = (unsigned) _mm_movemask_epi8(
+                   _mm_cmpeq_epi8(_mm_and_si128(v, f0), e0))
+               & ~(unsigned) _mm_movemask_epi8(
+                   _mm_or_si128(_mm_cmpeq_epi8(v, e0),
+                                _mm_cmpeq_epi8(v, ed)));
+        cont = (unsigned) _mm_movemask_epi8(
+                   _mm_cmpeq_epi8(_mm_and_si128(v, c0), x80));
+        want = lead << 1 | lead << 2;
+
+        stop = special | (hi & ~(lead | cont)) | ((cont ^ want) & 0xffff)
+               | (lead & 0xc000);
+
+        if (stop == 0) {
+            p += 16;
+            continue;
+        }
+
+        k = __builtin_ctz(stop);
+
+        if (want & (1u << k)) {
+            /* a sequence cut short: its lead, one or two bytes back */
+            k -= (lead & (1u << (k - 1))) ? 1 : 2;
+        }
+
+        p += k;
+
+        if (*p < 0x80) {
+            return p;
+        }
+
+        if (k == 0) {
+            /* another sequence (2 or 4 bytes, E0, ED), or bad */
+            n = qcc_pushjson_utf8_seq(p, lim);
+            if (n == 0) {
+                return p;
+            }
+
+            p += n;
+        }
+    }
+#endif
+
+    while (p < lim) {
+        if (qcc_pushjson_plain[*p]) {
+            p++;
+            continue;
+        }
+
+        n = qcc_pushjson_utf8_seq(p, lim);
+        if (n == 0) {
+            break;
+        }
+
+        p += n;
+    }
+
+    return p;
+}
+
+
 #define qcc_pj_ws(c)  ((c) == ' ' || (c) == '\n' || (c) == '\r'              \
                        || (c) == '\t')
 #define qcc_pj_off(p) (base + (uint64_t) ((p) - chunk))
@@ -751,7 +890,6 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
     size_t len)
 {
     int                   rc, h;
-    size_t                n;
     unsigned              c, d, state;
     uint64_t              base;
     const unsigned char  *p, *q, *end, *lim, *rec_from;
@@ -824,15 +962,15 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
         case QCC_PJ_KEY_OR_END:
         case QCC_PJ_KEY:
         key:
-            if (qcc_pj_ws(c)) {
-                qcc_pj_next(state, key);
-            }
-
-            if (c == '}' && state == QCC_PJ_KEY_OR_END) {
-                goto close;
-            }
-
             if (c != '"') {
+                if (qcc_pj_ws(c)) {
+                    qcc_pj_next(state, key);
+                }
+
+                if (c == '}' && state == QCC_PJ_KEY_OR_END) {
+                    goto close;
+                }
+
                 goto syntax;
             }
 
@@ -884,6 +1022,14 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
 
         case QCC_PJ_VALUE:
         value:
+            /* the usual value, a string in a record, gets no other look */
+            if (c == '"' && ctx->depth > 2
+                && !(ctx->flags & QCC_PJ_F_ID_KEY))
+            {
+                ctx->after_str = QCC_PJ_AFTER;
+                qcc_pj_next(QCC_PJ_STR, str);
+            }
+
             if (qcc_pj_ws(c)) {
                 if (state == QCC_PJ_VALUE_OR_END) {
                     qcc_pj_next(QCC_PJ_VALUE_OR_END, value_or_end);
@@ -1142,21 +1288,7 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
         str:
             /* the hot loop: bytes that need no look */
             q = p;
-
-            while (p < lim) {
-                if (qcc_pushjson_plain[*p]) {
-                    p++;
-                    continue;
-                }
-
-                /* whole valid UTF-8 sequences; the rest goes slowly */
-                n = qcc_pushjson_utf8_seq(p, lim);
-                if (n == 0) {
-                    break;
-                }
-
-                p += n;
-            }
+            p = qcc_pushjson_skip(p, lim);
 
             if (ctx->capture != QCC_PJ_CAP_NONE && p > q) {
                 rc = qcc_pushjson_put(ctx, q, p - q, qcc_pj_off(q), 1);
@@ -1179,14 +1311,45 @@ qcc_pushjson_feed(qcc_pushjson_t *ctx, const unsigned char *chunk,
                     }
                 }
 
+                /*
+                 * What follows is nearly always ':"' or ',"', straight
+                 * to the value or key it starts; the states see the rest.
+                 */
                 if (ctx->after_str == QCC_PJ_COLON) {
+                    if (lim - p > 2 && p[1] == ':' && p[2] == '"') {
+                        p += 2;
+                        c = '"';
+                        state = QCC_PJ_VALUE;
+                        goto value;
+                    }
+
                     qcc_pj_next(QCC_PJ_COLON, colon);
+                }
+
+                if (lim - p > 2 && p[1] == ',' && p[2] == '"'
+                    && ctx->stack[ctx->depth - 1] == '{')
+                {
+                    p += 2;
+                    c = '"';
+                    state = QCC_PJ_KEY;
+                    goto key;
                 }
 
                 qcc_pj_next(QCC_PJ_AFTER, after);
             }
 
             if (c == '\\') {
+                /*
+                 * A one-letter escape that goes nowhere (the push files
+                 * escape JSON inside strings): on in the fast loop.
+                 */
+                if (ctx->capture == QCC_PJ_CAP_NONE && lim - p > 2
+                    && qcc_pushjson_esc[p[1]])
+                {
+                    p += 2;
+                    goto str;
+                }
+
                 state = QCC_PJ_STR_ESC;
                 p++;
                 break;

@@ -7,10 +7,11 @@
  * elements cJSON finds in [BODY], so that mutations stay valid pushes
  * often enough for the accepting side of the differential.  Checks:
  *   (a) the verdict (code, offset, reason, counts, ids) is the same fed
- *       whole and fed in random splits (empty chunks included), with cJSON
- *       and with the native id check (QCC_PUSHJSON_NO_CJSON), and a
- *       smaller record cap changes nothing but possibly a record_size
- *       failure;
+ *       whole, fed in random splits (empty chunks included) and fed one
+ *       byte at a time (which leaves the scanner's fast loops nothing to
+ *       skip: the byte-wise states alone), with cJSON and with the native
+ *       id check (QCC_PUSHJSON_NO_CJSON), and a smaller record cap changes
+ *       nothing but possibly a record_size failure;
  *   (b) a differential against a reference: a recursive RFC 8259 + UTF-8
  *       checker written here (for what cJSON does not check) and cJSON
  *       parsing the whole document (require_null_terminated), with the
@@ -86,7 +87,12 @@ rnd_next(uint32_t *s)
 }
 
 
-/* seed 0: whole; else random chunks of 0 to 1 + seed % 64 bytes */
+#define BYTEWISE  0xffffffffu
+
+/*
+ * seed 0: whole; BYTEWISE: one byte at a time; else random chunks of 0 to
+ * 1 + seed % 64 bytes
+ */
 static void
 validate(const uint8_t *doc, size_t len, size_t record_max, uint32_t seed,
     unsigned flags, verdict_t *v)
@@ -110,6 +116,13 @@ validate(const uint8_t *doc, size_t len, size_t record_max, uint32_t seed,
 
     if (seed == 0) {
         qcc_pushjson_feed(&ctx, doc, len);
+
+    } else if (seed == BYTEWISE) {
+        for (off = 0; off < len; off++) {
+            if (qcc_pushjson_feed(&ctx, doc + off, 1) != QCC_PUSHJSON_OK) {
+                break;
+            }
+        }
 
     } else {
         s = seed;
@@ -747,7 +760,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t          cap, len;
     uint8_t        *wrapped;
     uint32_t        seed;
-    verdict_t       whole, split, small, native;
+    verdict_t       whole, split, small, native, bytes;
     const uint8_t  *doc;
 
     if (size < 2) {
@@ -782,6 +795,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!same(&whole, &split)) {
         fprintf(stderr, "split-dependent verdict: \"%s\" vs \"%s\"\n",
                 whole.err, split.err);
+        abort();
+    }
+
+    validate(doc, len, 0, BYTEWISE, (seed & 4) ? QCC_PUSHJSON_NO_CJSON : 0,
+             &bytes);
+    if (!same(&whole, &bytes)) {
+        fprintf(stderr, "fed byte by byte: \"%s\" vs \"%s\"\n",
+                whole.err, bytes.err);
         abort();
     }
 

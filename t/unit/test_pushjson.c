@@ -452,6 +452,67 @@ test_cases(void)
 }
 
 
+/*
+ * Long strings, which the scanner skips 16 bytes at a time, Chinese text
+ * included: a bad byte put at each place of one is reported as the
+ * byte-wise states report it (run_all() feeds byte by byte too), at the
+ * same byte, and nothing else changes the verdict.
+ */
+static void
+test_strings(void)
+{
+    size_t       i, k, n, at;
+    run_t        r;
+    char         doc[512];
+
+    static const char   head[] = OK_HEAD "{\"id\":\"a\",\"s\":\"";
+    static const char   tail[] = "\"}]}";
+
+    /* ASCII, 2, 3 and 4-byte sequences, E0 and ED leads, escapes */
+    static const char   text[] =
+        "ab\xe5\x9b\x9b\xe5\xb7\x9d 2020 \xe5\xb9\xb4\xc3\xa9\xf0\x9f\x98"
+        "\x80\xe0\xa4\x85\xed\x9f\xbf\\n\\\"x\\u4e2d\xe4\xb8\xad\xe6\x96"
+        "\x87\xe4\xb8\xad\xe6\x96\x87\xe4\xb8\xad\xe6\x96\x87\xef\xbf\xbd"
+        "\xf4\x8f\xbf\xbf-end";
+
+    static const char  *bad[] = {
+        "\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80",
+        "\xed\xa0\x80", "\xe4\xb8", "\xe4" "a", "\xf0\x80\x80\x80",
+        "\xf4\x90\x80\x80", "\xf5", "\xff", "\x01", "\x1f", "\\x",
+        "\\u12", "\\ud800x", "\"", "\\", "\xe4\xb8\"", "\t"
+    };
+
+    n = snprintf(doc, sizeof(doc), "%s%s%s", head, text, tail);
+    run_all(doc, n, 0, &r);
+    CHECK_INT(r.rc, QCC_PUSHJSON_OK);
+
+    for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        for (i = 0; i < sizeof(text) - 1; i++) {
+            n = snprintf(doc, sizeof(doc), "%s%.*s%s%s%s", head, (int) i,
+                         text, bad[k], text + i, tail);
+            run_all(doc, n, 0, &r);
+            CHECK(r.rc != QCC_PUSHJSON_OK || bad[k][0] == '\\'
+                  || bad[k][0] == '"');
+        }
+    }
+
+    /* where: a stray continuation byte in the middle of Chinese text */
+    at = sizeof(head) - 1 + 40;
+    n = snprintf(doc, sizeof(doc), "%s%.40s\x80%s%s", head, text, text + 40,
+                 tail);
+    run_all(doc, n, 0, &r);
+    CHECK_INT(r.rc, QCC_PUSHJSON_ERR_UTF8);
+    CHECK_INT(r.offset, at);
+
+    /* a lead whose sequence is cut short by ASCII: the ASCII byte */
+    n = snprintf(doc, sizeof(doc), "%s%.43s\xe4" "a%s%s", head, text,
+                 text + 43, tail);
+    run_all(doc, n, 0, &r);
+    CHECK_INT(r.rc, QCC_PUSHJSON_ERR_UTF8);
+    CHECK_INT(r.offset, sizeof(head) - 1 + 44);
+}
+
+
 static void
 test_samples(void)
 {
@@ -828,6 +889,7 @@ main(void)
 {
     test_samples();
     test_cases();
+    test_strings();
     test_depth();
     test_caps();
     test_api();
