@@ -72,6 +72,7 @@ typedef struct {
 typedef struct {
     qcc_zip_t         *zip;
     const qcc_zip_entry_t  *entry;
+    qcc_zip_lend_pt    lend;
     qcc_zip_write_pt   write;
     void              *data;
     uint64_t           done;
@@ -1200,6 +1201,34 @@ qcc_zip_emit(qcc_zip_sink_t *s, const unsigned char *p, size_t n)
 }
 
 
+/*
+ * Where the next inflated bytes go: the caller's buffer if it lends one,
+ * so that they need no copy there, else ours.
+ */
+static qcc_zip_rc_t
+qcc_zip_out_buf(qcc_zip_sink_t *s, unsigned char **buf, size_t *size)
+{
+    if (s->lend == NULL) {
+        *buf = s->zip->out;
+        *size = QCC_ZIP_OUT_SIZE;
+        return QCC_ZIP_OK;
+    }
+
+    *size = 0;
+    *buf = s->lend(s->data, size);
+
+    if (*buf == NULL || *size == 0) {
+        return QCC_ZIP_ERR_WRITE;
+    }
+
+    if (*size > QCC_ZIP_OUT_SIZE) {
+        *size = QCC_ZIP_OUT_SIZE;
+    }
+
+    return QCC_ZIP_OK;
+}
+
+
 #if (QCC_ZIP_ISAL)
 
 /* Inflates one chunk; *end is set at the end of the deflate stream. */
@@ -1207,8 +1236,9 @@ static qcc_zip_rc_t
 qcc_zip_inflate(qcc_zip_sink_t *s, unsigned char *p, size_t n, int *end)
 {
     int                    irc;
-    size_t                 out;
+    size_t                 out, size;
     qcc_zip_rc_t           rc;
+    unsigned char         *buf;
     struct inflate_state  *st;
 
     st = s->zip->isal;
@@ -1216,15 +1246,20 @@ qcc_zip_inflate(qcc_zip_sink_t *s, unsigned char *p, size_t n, int *end)
     st->avail_in = (uint32_t) n;
 
     do {
-        st->next_out = s->zip->out;
-        st->avail_out = QCC_ZIP_OUT_SIZE;
+        rc = qcc_zip_out_buf(s, &buf, &size);
+        if (rc != QCC_ZIP_OK) {
+            return rc;
+        }
+
+        st->next_out = buf;
+        st->avail_out = (uint32_t) size;
 
         irc = isal_inflate(st);
 
-        out = QCC_ZIP_OUT_SIZE - st->avail_out;
+        out = size - st->avail_out;
 
         if (out) {
-            rc = qcc_zip_emit(s, s->zip->out, out);
+            rc = qcc_zip_emit(s, buf, out);
             if (rc != QCC_ZIP_OK) {
                 return rc;
             }
@@ -1270,25 +1305,31 @@ qcc_zip_inflate_start(qcc_zip_t *zip)
 static qcc_zip_rc_t
 qcc_zip_inflate(qcc_zip_sink_t *s, unsigned char *p, size_t n, int *end)
 {
-    int            zrc;
-    size_t         out;
-    qcc_zip_t     *zip;
-    qcc_zip_rc_t   rc;
+    int             zrc;
+    size_t          out, size;
+    qcc_zip_t      *zip;
+    qcc_zip_rc_t    rc;
+    unsigned char  *buf;
 
     zip = s->zip;
     zip->zs.next_in = p;
     zip->zs.avail_in = (uInt) n;
 
     do {
-        zip->zs.next_out = zip->out;
-        zip->zs.avail_out = QCC_ZIP_OUT_SIZE;
+        rc = qcc_zip_out_buf(s, &buf, &size);
+        if (rc != QCC_ZIP_OK) {
+            return rc;
+        }
+
+        zip->zs.next_out = buf;
+        zip->zs.avail_out = (uInt) size;
 
         zrc = inflate(&zip->zs, Z_NO_FLUSH);
 
-        out = QCC_ZIP_OUT_SIZE - zip->zs.avail_out;
+        out = size - zip->zs.avail_out;
 
         if (out) {
-            rc = qcc_zip_emit(s, zip->out, out);
+            rc = qcc_zip_emit(s, buf, out);
             if (rc != QCC_ZIP_OK) {
                 return rc;
             }
@@ -1446,6 +1487,16 @@ qcc_zip_extract(qcc_zip_t *zip, const qcc_zip_entry_t *e,
     const unsigned char *password, size_t password_len,
     qcc_zip_write_pt write, void *data)
 {
+    return qcc_zip_extract_lent(zip, e, password, password_len, NULL, write,
+                                data);
+}
+
+
+qcc_zip_rc_t
+qcc_zip_extract_lent(qcc_zip_t *zip, const qcc_zip_entry_t *e,
+    const unsigned char *password, size_t password_len,
+    qcc_zip_lend_pt lend, qcc_zip_write_pt write, void *data)
+{
     int             end;
     size_t          n, maclen;
     uint64_t        off, left, ctr;
@@ -1470,6 +1521,7 @@ qcc_zip_extract(qcc_zip_t *zip, const qcc_zip_entry_t *e,
 
     s.zip = zip;
     s.entry = e;
+    s.lend = lend;
     s.write = write;
     s.data = data;
     s.done = 0;

@@ -72,6 +72,14 @@ typedef struct {
 typedef int (*qcc_zip_write_pt)(void *data, const unsigned char *p,
     size_t n);
 
+/*
+ * For qcc_zip_extract_lent(): a buffer of the caller, of *size bytes (set
+ * it; at most 256 KB are used), for the next inflated bytes; NULL stops
+ * with QCC_ZIP_ERR_WRITE.  Whatever lands there comes to write() next,
+ * in place, unless it was nothing: then the next call lends again.
+ */
+typedef unsigned char *(*qcc_zip_lend_pt)(void *data, size_t *size);
+
 
 typedef struct {
     int                    fd;
@@ -124,6 +132,16 @@ qcc_zip_rc_t qcc_zip_open_mem(qcc_zip_t *zip, const unsigned char *buf,
 qcc_zip_rc_t qcc_zip_extract(qcc_zip_t *zip, const qcc_zip_entry_t *entry,
     const unsigned char *password, size_t password_len,
     qcc_zip_write_pt write, void *data);
+
+/*
+ * The same, but a deflated entry is inflated straight into buffers that
+ * lend() gives, saving write() a copy; a stored entry still comes to
+ * write() from the reader's own buffer.
+ */
+qcc_zip_rc_t qcc_zip_extract_lent(qcc_zip_t *zip,
+    const qcc_zip_entry_t *entry, const unsigned char *password,
+    size_t password_len, qcc_zip_lend_pt lend, qcc_zip_write_pt write,
+    void *data);
 
 /* Frees everything; the fd is the caller's. */
 void qcc_zip_close(qcc_zip_t *zip);
