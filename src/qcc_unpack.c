@@ -24,9 +24,9 @@
 
 
 /*
- * With the validator's thread, the reading thread owns the output (fd
- * to flushed) and the validator's thread the validator (json, json_rc)
- * until it is joined.
+ * With the validator's thread, that thread owns all of it (the output and
+ * the validator) until it is joined: the reading thread only decrypts,
+ * inflates and fills the ring.
  */
 typedef struct {
     int                    fd;
@@ -40,12 +40,12 @@ typedef struct {
 
 /*
  * The ring between the ZIP reader (the calling thread, which fills slots)
- * and the validator (the thread it starts, which empties them).  A slot
- * is copied in or validated without the lock: only the filling side
- * touches a free slot, only the emptying side a full one.  A side that
- * waits is woken only once half the ring is ready for it, so that on a
- * busy machine the two threads switch a few hundred times per 500 MB
- * rather than once per chunk.
+ * and the validator (the thread it starts, which validates and writes
+ * them out).  A slot is filled, validated or written without the lock:
+ * only the filling side touches a free slot, only the emptying side a
+ * full one.  A side that waits is woken only once half the ring is ready
+ * for it, so that on a busy machine the two threads switch a few hundred
+ * times per 500 MB rather than once per chunk.
  */
 typedef struct {
     pthread_mutex_t        mutex;
@@ -58,6 +58,7 @@ typedef struct {
     int                    done;      /* the reader has finished */
     int                    cancel;    /* ... and what is left is moot */
     int                    invalid;   /* the JSON failed: no more slots */
+    int                    failed;    /* a write failed: stop reading */
     int                    reader_waits;
     int                    validator_waits;
     qcc_unpack_sink_t     *sink;
@@ -130,11 +131,67 @@ qcc_unpack_write(void *data, const unsigned char *p, size_t n)
 
 
 /*
- * The ZIP reader's sink with it: hands a copy of the chunk to the
- * validator's thread (waiting for a free slot), then writes the chunk,
- * so the two threads share the work about evenly.  What is written
- * before the validator finds an error is removed with the output; after
- * it, the entry is read on to its MAC as above, unwritten.
+ * The reading side's wait for a free slot: the next one, whose number
+ * stays the same until it is filled, however many the validator empties
+ * meanwhile.  Returns 0, or 1 once the JSON failed (the slots are no
+ * longer read), or -1 once a write failed.
+ */
+
+static int
+qcc_unpack_free_slot(qcc_unpack_pipe_t *pp, unsigned *slot)
+{
+    int  rc;
+
+    (void) pthread_mutex_lock(&pp->mutex);
+
+    while (pp->count == QCC_UNPACK_SLOTS && !pp->invalid && !pp->failed) {
+        pp->reader_waits = 1;
+        (void) pthread_cond_wait(&pp->emptied, &pp->mutex);
+    }
+
+    pp->reader_waits = 0;
+
+    rc = pp->failed ? -1 : pp->invalid ? 1 : 0;
+    *slot = (pp->head + pp->count) % QCC_UNPACK_SLOTS;
+
+    (void) pthread_mutex_unlock(&pp->mutex);
+
+    return rc;
+}
+
+
+/*
+ * Lends the ZIP reader the next free slot to inflate into, so that the
+ * bytes need no copy (once the JSON failed, the bytes go nowhere and any
+ * slot will do).
+ */
+
+static unsigned char *
+qcc_unpack_lend(void *data, size_t *size)
+{
+    qcc_unpack_pipe_t *pp = data;
+
+    unsigned  slot;
+
+    if (qcc_unpack_free_slot(pp, &slot) < 0) {
+        return NULL;
+    }
+
+    *size = QCC_UNPACK_SLOT_SIZE;
+
+    return pp->buf + (size_t) slot * QCC_UNPACK_SLOT_SIZE;
+}
+
+
+/*
+ * The ZIP reader's sink with it: hands the chunk to the validator's
+ * thread in the next free slot (where it was inflated, or copied there if
+ * the entry is stored), which validates it and then writes it: inflating
+ * is the larger part of the work, so all the rest, write() included, is
+ * done on the other side.  What is written before the validator finds an
+ * error is removed with the output; after it, the entry is read on to its
+ * MAC as above.  A failed write stops the reading: the ZIP reader returns
+ * QCC_ZIP_ERR_WRITE, unless the MAC says more.
  */
 
 static int
@@ -142,31 +199,25 @@ qcc_unpack_produce(void *data, const unsigned char *p, size_t n)
 {
     qcc_unpack_pipe_t *pp = data;
 
-    int       invalid;
-    size_t    k;
-    unsigned  slot;
+    int             rc;
+    size_t          k;
+    unsigned        slot;
+    unsigned char  *dst;
 
     while (n) {
-        (void) pthread_mutex_lock(&pp->mutex);
+        rc = qcc_unpack_free_slot(pp, &slot);
 
-        while (pp->count == QCC_UNPACK_SLOTS && !pp->invalid) {
-            pp->reader_waits = 1;
-            (void) pthread_cond_wait(&pp->emptied, &pp->mutex);
+        if (rc != 0) {
+            return rc < 0 ? -1 : 0;
         }
 
-        pp->reader_waits = 0;
-
-        invalid = pp->invalid;
-        slot = (pp->head + pp->count) % QCC_UNPACK_SLOTS;
-
-        (void) pthread_mutex_unlock(&pp->mutex);
-
-        if (invalid) {
-            return 0;
-        }
-
+        dst = pp->buf + (size_t) slot * QCC_UNPACK_SLOT_SIZE;
         k = n < QCC_UNPACK_SLOT_SIZE ? n : QCC_UNPACK_SLOT_SIZE;
-        memcpy(pp->buf + (size_t) slot * QCC_UNPACK_SLOT_SIZE, p, k);
+
+        if (p != dst) {
+            memcpy(dst, p, k);
+        }
+
         pp->len[slot] = k;
 
         (void) pthread_mutex_lock(&pp->mutex);
@@ -178,10 +229,6 @@ qcc_unpack_produce(void *data, const unsigned char *p, size_t n)
 
         (void) pthread_mutex_unlock(&pp->mutex);
 
-        if (qcc_unpack_output(pp->sink, p, k) != 0) {
-            return -1;
-        }
-
         p += k;
         n -= k;
     }
@@ -190,14 +237,19 @@ qcc_unpack_produce(void *data, const unsigned char *p, size_t n)
 }
 
 
-/* the validator's thread: empties slots until the reader is done */
+/*
+ * The validator's thread: validates and writes slots until the reader is
+ * done, as qcc_unpack_write() does in one thread.
+ */
 
 static void *
 qcc_unpack_validator(void *data)
 {
     qcc_unpack_pipe_t *pp = data;
 
+    size_t              n;
     unsigned            slot;
+    unsigned char      *p;
     qcc_unpack_sink_t  *s;
 
     s = pp->sink;
@@ -221,10 +273,16 @@ qcc_unpack_validator(void *data)
 
         (void) pthread_mutex_unlock(&pp->mutex);
 
-        if (s->json_rc == 0) {
-            s->json_rc = qcc_pushjson_feed(s->json, pp->buf + (size_t) slot
-                                           * QCC_UNPACK_SLOT_SIZE,
-                                           pp->len[slot]);
+        p = pp->buf + (size_t) slot * QCC_UNPACK_SLOT_SIZE;
+        n = pp->len[slot];
+
+        /* after a failed write, what is left goes nowhere */
+        if (s->json_rc == 0 && s->err == 0) {
+            s->json_rc = qcc_pushjson_feed(s->json, p, n);
+
+            if (s->json_rc == 0) {
+                (void) qcc_unpack_output(s, p, n);
+            }
         }
 
         (void) pthread_mutex_lock(&pp->mutex);
@@ -232,9 +290,11 @@ qcc_unpack_validator(void *data)
         pp->head = (pp->head + 1) % QCC_UNPACK_SLOTS;
         pp->count--;
         pp->invalid = (s->json_rc != 0);
+        pp->failed = (s->err != 0);
 
         if (pp->reader_waits
-            && (pp->invalid || pp->count <= QCC_UNPACK_SLOTS / 2))
+            && (pp->invalid || pp->failed
+                || pp->count <= QCC_UNPACK_SLOTS / 2))
         {
             (void) pthread_cond_signal(&pp->emptied);
         }
@@ -295,8 +355,9 @@ qcc_unpack_extract(qcc_zip_t *zip, const qcc_zip_entry_t *entry,
         goto failed;
     }
 
-    zrc = qcc_zip_extract(zip, entry, job->password, job->password_len,
-                          qcc_unpack_produce, &pp);
+    zrc = qcc_zip_extract_lent(zip, entry, job->password,
+                               job->password_len, qcc_unpack_lend,
+                               qcc_unpack_produce, &pp);
 
     (void) pthread_mutex_lock(&pp.mutex);
     pp.done = 1;

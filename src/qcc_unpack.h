@@ -5,14 +5,13 @@
  * the entry authenticated and the JSON is valid.  Runs in a thread: all
  * state is in the job and the result.
  *
- * Validation overlaps with decryption and inflation: a second thread,
- * started and joined by qcc_unpack(), validates a copy of each chunk the
- * ZIP reader produces, through a ring of QCC_UNPACK_SLOTS buffers of
- * QCC_UNPACK_SLOT_SIZE bytes (2 MB in all: enough to ride out a few ms of
- * either thread losing its core), while the reading thread writes the
- * chunk to the output.  Without that thread (QCC_UNPACK_SERIAL, or if it
- * cannot be started) the same work is done in the calling thread, with
- * the same results.
+ * Validation and writing overlap with decryption and inflation: the ZIP
+ * reader inflates each chunk straight into a ring of QCC_UNPACK_SLOTS
+ * buffers of QCC_UNPACK_SLOT_SIZE bytes (2 MB in all: enough to ride out a
+ * few ms of either thread losing its core), and a second thread, started
+ * and joined by qcc_unpack(), validates each and writes it to the output.
+ * Without that thread (QCC_UNPACK_SERIAL, or if it cannot be started) the
+ * same work is done in the calling thread, with the same results.
  */
 
 #ifndef QCC_UNPACK_H
@@ -32,9 +31,10 @@
  * validator did first: the same verdicts as the default, which finds each
  * record's id in the scan itself (the fuzz target checks both agree), but
  * several times the CPU.  On bench/large.sh's 500 MB push, decrypting and
- * inflating alone take 0.8 s of CPU; the scanner with cJSON about 3.8 s,
- * without it about 1 s: with cJSON the validator's thread alone is 0.2x
- * the speed of unpacking, whatever overlaps (README "Large pushes").
+ * inflating alone take about 0.75 s of CPU, the scanner about 0.45 s, the
+ * scanner with cJSON about 2.5 s (plus 0.2 s of writing either way): with
+ * cJSON the validator's thread alone is under 0.3x the speed of
+ * unpacking, whatever overlaps (README "Large pushes").
  */
 #define QCC_UNPACK_CJSON        0x01
 #define QCC_UNPACK_SERIAL       0x02    /* one thread: no overlap */
