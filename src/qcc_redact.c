@@ -85,68 +85,67 @@ qcc_redact_named(const unsigned char *buf, size_t end)
 
 /*
  * Every log line passes through here, so the scan jumps with memchr() to
- * each '=' or ':' (few in a line) and looks back for the name there.
+ * each 'z' or 'Z' (rare in log text; the third letter of the name) and
+ * looks around it for the name, then for '=' or '":' after it.
  */
 
 size_t
 qcc_redact(unsigned char *buf, size_t len)
 {
-    size_t          i, j, k, masked;
-    unsigned char  *eq, *colon, *p;
+    size_t          i, j, k, e, masked;
+    unsigned char  *lo, *up, *p;
 
     masked = 0;
-    i = 0;
 
-    eq = memchr(buf, '=', len);
-    colon = memchr(buf, ':', len);
+    if (len < sizeof(qcc_redact_name) - 1) {
+        return 0;
+    }
 
-    while (eq || colon) {
+    /* the name spans from two bytes before its 'z' to e */
+    i = 2;
+    lo = memchr(buf + i, 'z', len - i);
+    up = memchr(buf + i, 'Z', len - i);
 
-        if (eq && (colon == NULL || eq < colon)) {
-            p = eq;
-            i = p - buf;
+    while (lo || up) {
 
-            /* query or form: unzipPassword=VALUE */
-            if (qcc_redact_named(buf, i)) {
-                j = qcc_redact_value(buf, i + 1, len, 0);
-                masked += (j > i + 1);
-                i = j;
-            }
+        p = (lo && (up == NULL || lo < up)) ? lo : up;
+        e = (p - buf) - 2 + sizeof(qcc_redact_name) - 1;
+        i = p - buf + 1;
 
-            i++;
-            eq = (i < len) ? memchr(buf + i, '=', len - i) : NULL;
+        if (e <= len && qcc_redact_named(buf, e) && e < len) {
 
-            if (colon && colon < buf + i) {
-                colon = (i < len) ? memchr(buf + i, ':', len - i) : NULL;
-            }
+            if (buf[e] == '=') {
+                /* query or form: unzipPassword=VALUE */
+                j = qcc_redact_value(buf, e + 1, len, 0);
+                masked += (j > e + 1);
+                i = j + 1;
 
-            continue;
-        }
+            } else if (buf[e] == '"') {
+                /* JSON: "unzipPassword" : "VALUE" */
+                k = qcc_redact_blanks(buf, e + 1, len);
 
-        p = colon;
-        i = p - buf;
+                if (k < len && buf[k] == ':') {
+                    j = qcc_redact_blanks(buf, k + 1, len);
 
-        /* JSON: "unzipPassword" : "VALUE" */
-        k = i;
-        while (k > 0 && (buf[k - 1] == ' ' || buf[k - 1] == '\t')) {
-            k--;
-        }
-
-        if (k > 0 && buf[k - 1] == '"' && qcc_redact_named(buf, k - 1)) {
-            j = qcc_redact_blanks(buf, i + 1, len);
-
-            if (j < len && buf[j] == '"') {
-                k = qcc_redact_value(buf, j + 1, len, 1);
-                masked += (k > j + 1);
-                i = k;
+                    if (j < len && buf[j] == '"') {
+                        k = qcc_redact_value(buf, j + 1, len, 1);
+                        masked += (k > j + 1);
+                        i = k + 1;
+                    }
+                }
             }
         }
 
-        i++;
-        colon = (i < len) ? memchr(buf + i, ':', len - i) : NULL;
+        if (i >= len) {
+            break;
+        }
 
-        if (eq && eq < buf + i) {
-            eq = (i < len) ? memchr(buf + i, '=', len - i) : NULL;
+        if (lo && lo < buf + i) {
+            lo = memchr(buf + i, 'z', len - i);
+        }
+
+        if (up && up < buf + i) {
+            up = memchr(buf + i, 'Z', len - i);
         }
     }
 
