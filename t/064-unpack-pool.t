@@ -56,12 +56,13 @@ ok((grep { $_ eq 'policy 5 nice 0' } values %prio),
 $t->stop;
 $t->check_error_log;
 
-# validate=scanner: the scanner checks the ids itself, same verdicts
-(my $fast = push_conf()) =~ s/(temp=%%PREFIX%%\/tmp)/$1 validate=scanner/;
+# validate=cjson: each record parsed with cJSON too, same verdicts as the
+# scanner (the default, above)
+(my $fast = push_conf()) =~ s/(temp=%%PREFIX%%\/tmp)/$1 validate=cjson/;
 my $s = QccTest->new;
 $s->write_file('secret', "SecretKey\n", 0600);
 $s->{vars} = { MOCK => $m->port };
-(my $bad = $fast) =~ s/validate=scanner/validate=maybe/;
+(my $bad = $fast) =~ s/validate=cjson/validate=maybe/;
 $s->config(http => $bad);
 ($rc, $out) = $s->test_config;
 like($out, qr/invalid parameter "validate=maybe"/, 'validate=maybe refused');
@@ -73,10 +74,10 @@ for my $spec ({ records => 20 }, { missing_id => 1 }) {
              callback => $cb);
     my $st = wait_order($s, $o2->{orderNo});
     is($st && $st->{state}, $spec->{missing_id} ? 'failed' : 'delivered',
-       'validate=scanner: ' . ($spec->{missing_id} ? 'a record without id fails'
+       'validate=cjson: ' . ($spec->{missing_id} ? 'a record without id fails'
                                                    : 'delivered'));
 }
 $s->stop;
-$s->check_error_log('validate=scanner');
+$s->check_error_log('validate=cjson');
 
 done_testing;
