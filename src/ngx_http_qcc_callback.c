@@ -19,6 +19,8 @@ typedef struct {
 static void ngx_http_qcc_callback_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qcc_callback_process(ngx_http_request_t *r,
     u_char *in, size_t len, unsigned flags);
+static void ngx_http_qcc_callback_mask(ngx_http_request_t *r,
+    qcc_callback_args_t *a);
 static ngx_int_t ngx_http_qcc_callback_queue(ngx_http_request_t *r,
     ngx_http_qcc_loc_conf_t *qlcf, qcc_callback_args_t *a);
 static void ngx_http_qcc_callback_journaled(void *data, ngx_int_t rc);
@@ -183,7 +185,7 @@ ngx_http_qcc_callback_process(ngx_http_request_t *r, u_char *in, size_t len,
 
     /* read: from here on, no log line may show it (a POST's is masked) */
     if (r->method == NGX_HTTP_GET) {
-        ngx_http_qcc_log_mask_request(r);
+        ngx_http_qcc_callback_mask(r, &a);
     }
 
     if (rc != QCC_CALLBACK_OK) {
@@ -208,6 +210,39 @@ ngx_http_qcc_callback_process(ngx_http_request_t *r, u_char *in, size_t len,
     ngx_explicit_memzero(scratch, len);
 
     return rc;
+}
+
+
+/*
+ * Masks the password of a GET in the request line.  Once the parser has
+ * seen every argument it knows where the password is (any letter case,
+ * any encoding of its name): only that is masked, if the arguments are
+ * the request line's, and no '=' before them could hold another.  Else
+ * the whole request line is searched.
+ */
+
+static void
+ngx_http_qcc_callback_mask(ngx_http_request_t *r, qcc_callback_args_t *a)
+{
+    u_char  *start, *end;
+
+    start = r->request_line.data;
+    end = start + r->request_line.len;
+
+    if (!a->split
+        || start == NULL
+        || r->args.data < start || r->args.data + r->args.len > end
+        || r->unparsed_uri.data < start
+        || r->unparsed_uri.data + r->unparsed_uri.len > end
+        || ngx_strlchr(start, r->args.data, '=') != NULL)
+    {
+        ngx_http_qcc_log_mask_request(r);
+        return;
+    }
+
+    if (a->password_raw) {
+        ngx_memset((u_char *) a->password_raw, '*', a->password_raw_len);
+    }
 }
 
 

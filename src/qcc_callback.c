@@ -693,16 +693,23 @@ qcc_callback_parse(const unsigned char *in, size_t len,
         eq = memchr(arg, '=', amp - arg);
         name_len = (eq ? eq : amp) - arg;
 
-        /* a longer name cannot decode to a known one: only checked */
-        n = qcc_callback_unescape(arg, name_len,
-                                  name_len <= sizeof(name) ? name : NULL,
-                                  conf->flags);
-        if (n < 0) {
-            return qcc_callback_fail(out, QCC_CALLBACK_BAD_ENCODING, -1,
-                                     "argument name badly encoded");
-        }
+        if (memchr(arg, '%', name_len) == NULL) {
+            /* as it is: '+' would decode to a space, in no known name */
+            k = qcc_callback_find_arg(arg, name_len);
 
-        k = (name_len <= sizeof(name)) ? qcc_callback_find_arg(name, n) : -1;
+        } else {
+            /* a longer name cannot decode to a known one: only checked */
+            n = qcc_callback_unescape(arg, name_len,
+                                      name_len <= sizeof(name) ? name : NULL,
+                                      conf->flags);
+            if (n < 0) {
+                return qcc_callback_fail(out, QCC_CALLBACK_BAD_ENCODING, -1,
+                                         "argument name badly encoded");
+            }
+
+            k = (name_len <= sizeof(name)) ? qcc_callback_find_arg(name, n)
+                                           : -1;
+        }
 
         if (k < 0) {
             continue;
@@ -718,6 +725,17 @@ qcc_callback_parse(const unsigned char *in, size_t len,
         /* the raw value for now: "name" alone is an empty value */
         v[k].data = eq ? eq + 1 : amp;
         v[k].len = eq ? (size_t) (amp - eq - 1) : 0;
+    }
+
+    /* every argument seen: where the password is, for the caller to mask */
+
+    out->split = 1;
+
+    k = QCC_CALLBACK_ARG_PASSWORD;
+
+    if (v[k].seen) {
+        out->password_raw = v[k].data;
+        out->password_raw_len = v[k].len;
     }
 
     /* the key before anything about the other values */

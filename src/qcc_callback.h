@@ -130,6 +130,17 @@ typedef struct {
                                           static string) or NULL; never
                                           its value */
     const char            *reason;     /* static English text, JSON-safe */
+
+    /*
+     * Set on success and on any refusal after the arguments were split
+     * (BAD_KEY and later): every argument was seen, and the password's
+     * value, as it is in the input (still encoded), is password_raw, or
+     * NULL if there is none.  A caller that masks it there leaves no
+     * password in the input.
+     */
+    unsigned               split:1;
+    const unsigned char   *password_raw;
+    size_t                 password_raw_len;
 } qcc_callback_args_t;
 
 

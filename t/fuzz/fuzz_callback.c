@@ -136,6 +136,49 @@ check_ok(const qcc_callback_args_t *a, const unsigned char *scratch,
 }
 
 
+/* Masked where the parser says, the input gives the password as '*'s. */
+static void
+check_masked(const unsigned char *data, size_t size,
+    const qcc_callback_args_t *a, const qcc_callback_conf_t *conf)
+{
+    size_t               i, off;
+    unsigned char       *in, *scratch;
+    qcc_callback_args_t  b;
+
+    in = malloc(size ? size : 1);
+    scratch = malloc(size ? size : 1);
+    need(in && scratch);
+
+    memcpy(in, data, size);
+    off = a->password_raw - data;
+    memset(in + off, '*', a->password_raw_len);
+
+    /* the raw value may be longer than the decoded one may */
+    if (a->password_raw_len > QCC_CALLBACK_PASSWORD_MAX) {
+        need(qcc_callback_parse(in, size, conf, scratch, size, &b)
+             == QCC_CALLBACK_TOO_LONG);
+        need(strcmp(b.arg, "unzipPassword") == 0);
+        free(in);
+        free(scratch);
+        return;
+    }
+
+    need(qcc_callback_parse(in, size, conf, scratch, size, &b)
+         == QCC_CALLBACK_OK);
+    need(b.password_len == a->password_raw_len);
+
+    for (i = 0; i < b.password_len; i++) {
+        need(b.password[i] == '*');
+    }
+
+    need(b.order_no_len == a->order_no_len
+         && memcmp(b.order_no, a->order_no, a->order_no_len) == 0);
+
+    free(in);
+    free(scratch);
+}
+
+
 static void
 check(const unsigned char *data, size_t size, unsigned flags)
 {
@@ -172,9 +215,22 @@ check(const unsigned char *data, size_t size, unsigned flags)
     n = qcc_callback_response(rc, &a, body, sizeof(body));
     need(n > 0 && n <= sizeof(body) && body[0] == '{' && body[n - 1] == '}');
 
+    /* after splitting, the password's raw value is where it says */
+    need(a.split || a.password_raw == NULL);
+    need(a.split == (rc != QCC_CALLBACK_TOO_LARGE
+                     && rc != QCC_CALLBACK_REPEATED
+                     && !(rc == QCC_CALLBACK_BAD_ENCODING && a.arg == NULL)));
+
+    if (a.password_raw) {
+        need(a.password_raw >= data
+             && a.password_raw + a.password_raw_len <= data + size);
+    }
+
     if (rc == QCC_CALLBACK_OK) {
         need(a.arg == NULL);
+        need(a.split && a.password_raw != NULL);
         check_ok(&a, scratch, size, &conf);
+        check_masked(data, size, &a, &conf);
 
     } else {
         need(a.reason != NULL);

@@ -217,6 +217,45 @@ test_responses(void)
 }
 
 
+/* Where the password is in the input, for the caller to mask it. */
+static void
+test_password_raw(void)
+{
+    const char           *in;
+    qcc_callback_args_t   a;
+
+    in = DOC_CB;
+    CHECK_INT(parse(in, &a), QCC_CALLBACK_OK);
+    CHECK_INT(a.split, 1);
+    CHECK(a.password_raw == (const unsigned char *) strstr(in, PW));
+    CHECK_INT(a.password_raw_len, strlen(PW));
+
+    /* a wrong key: every argument was seen all the same */
+    in = cb("nope", ORDER, URL_ENC, TIME_ENC, PW);
+    CHECK_INT(parse(in, &a), QCC_CALLBACK_BAD_KEY);
+    CHECK_INT(a.split, 1);
+    CHECK(a.password_raw == (const unsigned char *) strstr(in, PW));
+
+    /* any spelling of the name */
+    in = "key=nope&UNZIP%50assword=s%26cret&x=1";
+    CHECK_INT(parse(in, &a), QCC_CALLBACK_BAD_KEY);
+    CHECK(a.password_raw == (const unsigned char *) strstr(in, "s%26cret"));
+    CHECK_INT(a.password_raw_len, 8);
+
+    /* none, or not every argument seen: the caller masks it all */
+    CHECK_INT(parse(cb(KEY, ORDER, URL_ENC, TIME_ENC, NULL), &a),
+              QCC_CALLBACK_MISSING);
+    CHECK_INT(a.split, 1);
+    CHECK(a.password_raw == NULL);
+    CHECK_INT(parse("unzipPassword=a&unzipPassword=b", &a),
+              QCC_CALLBACK_REPEATED);
+    CHECK_INT(a.split, 0);
+    CHECK(a.password_raw == NULL);
+    CHECK_INT(parse("x%=1&unzipPassword=a", &a), QCC_CALLBACK_BAD_ENCODING);
+    CHECK_INT(a.split, 0);
+}
+
+
 static void
 test_cases(void)
 {
@@ -696,6 +735,7 @@ main(void)
 {
     test_doc_callback();
     test_responses();
+    test_password_raw();
     test_cases();
     test_urls();
     test_times();
