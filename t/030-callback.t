@@ -282,6 +282,19 @@ like($t->error_log, qr/\[warn\].*journal "[^"]+" ends with a torn record/,
 
 # --- secrets -----------------------------------------------------------------
 
+# the password under other spellings of its name, refused or taken: the
+# logs below show none of them
+for my $c (
+    [ 'key=Wrong&orderNo=SP-1&unzip%50assword=s3cr3tEnc', 403 ],
+    [ cb_args(orderNo => 'SP-2', unzipPassword => undef)
+      . '&UNZIPPASSWORD=s3cr3tUp%22q', 200 ],
+    [ cb_args(orderNo => 'SP-3', unzipPassword => 's3cr3tA')
+      . '&unzipPassword=s3cr3tB', 400 ])
+{
+    $r = $t->get("/qcc/callback/corp?$c->[0]");
+    is($r->{status}, $c->[1], "password spelled otherwise: $c->[1]");
+}
+
 my $all = $t->get('/qcc/status?limit=1000')->{body}
     . $t->get('/qcc/status?format=prometheus')->{body};
 unlike($all, qr/\Q$pw\E|Signature|OSSAccessKeyId/, 'status shows no password or URL');

@@ -1,7 +1,8 @@
 /*
  * libFuzzer target of log masking: the text keeps its length, a second
- * pass changes nothing, and no "unzipPassword=" (any letter case) is left
- * followed by anything but the mask or the end of the value.
+ * pass changes nothing, and no "unzipPassword=" (any letter case, any
+ * letter maybe %-escaped) is left followed by anything but the mask or
+ * the end of the value.
  */
 
 #include <stdint.h>
@@ -9,6 +10,52 @@
 #include <string.h>
 
 #include "qcc_redact.h"
+
+
+static int
+hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') ? c - '0'
+           : ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') ? (c | 0x20) - 'a' + 10
+           : -1;
+}
+
+
+/* whether the name, its letters maybe escaped, starts at p and ends at e */
+static int
+escaped_name_at(const unsigned char *p, const unsigned char *end,
+    const unsigned char **e)
+{
+    size_t         k;
+    unsigned char  c;
+
+    static const char  name[] = "unzippassword";
+
+    for (k = 0; k < sizeof(name) - 1; k++) {
+        if (p == end) {
+            return 0;
+        }
+
+        c = *p++;
+
+        if (c == '%' && end - p >= 2 && hex(p[0]) >= 0 && hex(p[1]) >= 0) {
+            c = (unsigned char) (hex(p[0]) << 4 | hex(p[1]));
+            p += 2;
+        }
+
+        if (c >= 'A' && c <= 'Z') {
+            c |= 0x20;
+        }
+
+        if (c != (unsigned char) name[k]) {
+            return 0;
+        }
+    }
+
+    *e = p;
+
+    return 1;
+}
 
 
 int
@@ -59,6 +106,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             && a[k] != '\t')
         {
             abort();
+        }
+    }
+
+    /* an escaped name: only where a '%' does not start a longer escape */
+    for (i = 0; i < size; i++) {
+        const unsigned char  *e;
+
+        if ((i == 0 || a[i - 1] != '%')
+            && escaped_name_at(a + i, a + size, &e) && e < a + size
+            && *e == '=' && e + 1 < a + size)
+        {
+            c = e[1];
+
+            if (c != '*' && c != '&' && c != ' ' && c != '"' && c != '\''
+                && c != '\r' && c != '\n' && c != '\t')
+            {
+                abort();
+            }
         }
     }
 

@@ -41,5 +41,11 @@ main(void)
     check("=:=:unzipPassword", "=:=:unzipPassword", 0);
     check(":unzipPassword=", ":unzipPassword=", 0);
 
+    /* a name with escaped letters, as the callback's parser reads it */
+    check("k=1&unzip%50assword=s3c HTTP", "k=1&unzip%50assword=*** HTTP", 1);
+    check("%75%4E%7a%69%70password=s&", "%75%4E%7a%69%70password=*&", 1);
+    check("unzip%2550assword=s", "unzip%2550assword=s", 0);
+    check("unzip%5assword=s", "unzip%5assword=s", 0);
+
     return UNIT_DONE("test_redact");
 }
