@@ -91,6 +91,9 @@ JOURNAL = {
     "torn-header": R1 + R3[:10],
     "flipped": R1 + R2[:30] + bytes([R2[30] ^ 1]) + R2[31:] + R3,
     "zeros-tail": R1 + bytes(64),
+    # room zeroed ahead of the appends, and an append torn into it
+    "room": R1 + R2 + bytes(300),
+    "torn-room": R1 + R2 + R3[:40] + bytes(300),
     "version-2": R1 + record(2, 2, state(0, ON, 1, 1, 0, 1, b""), 2),
     "repeated-order": R1 + R1 + R2,
     "orphan-state": R2 + R1,
