@@ -514,6 +514,7 @@ for r in $(seq "$ROUNDS"); do
     # The pusher is started before the window and only signalled in it,
     # so that no interpreter starts and no curl forks while the probe
     # measures: the window holds the gateway's work, not the rig's.
+    rm -f "$WORK/pusher.out"
     python3 "$WORK/pusher.py" "$MP" "$GW" dd_risk_mnr "$WORK/large.orders" 300 \
         > "$WORK/pusher.out" 2>&1 &
     pusher=$!
