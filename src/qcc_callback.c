@@ -100,6 +100,46 @@ static const signed char  qcc_callback_hexval[256] = {
 };
 
 
+/* the bytes unescape() does more with than copy: '%', and '+' if asked */
+static const unsigned char  qcc_callback_special[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+static const unsigned char  qcc_callback_special_plus[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+
 static int
 qcc_callback_hex(unsigned char c)
 {
@@ -118,7 +158,7 @@ qcc_callback_unescape(const unsigned char *src, size_t len,
 {
     int                   hi, lo;
     unsigned char         c, *d;
-    const unsigned char  *p, *end;
+    const unsigned char  *p, *end, *special;
 
     p = src;
     end = src + len;
@@ -143,26 +183,32 @@ qcc_callback_unescape(const unsigned char *src, size_t len,
         return (long) len;
     }
 
+    /* a byte is copied as it is, unless the table says '%' or '+' */
+    special = (flags & QCC_CALLBACK_PLUS_SPACE) ? qcc_callback_special_plus
+                                                : qcc_callback_special;
+
     while (p < end) {
         c = *p++;
 
-        if (c == '%') {
-            if (end - p < 2) {
-                return -1;
+        if (special[c]) {
+            if (c == '+') {
+                c = ' ';
+
+            } else {
+                if (end - p < 2) {
+                    return -1;
+                }
+
+                hi = qcc_callback_hexval[p[0]];
+                lo = qcc_callback_hexval[p[1]];
+
+                if ((hi | lo) < 0) {
+                    return -1;
+                }
+
+                c = (unsigned char) (hi << 4 | lo);
+                p += 2;
             }
-
-            hi = qcc_callback_hexval[p[0]];
-            lo = qcc_callback_hexval[p[1]];
-
-            if ((hi | lo) < 0) {
-                return -1;
-            }
-
-            c = (unsigned char) (hi << 4 | lo);
-            p += 2;
-
-        } else if (c == '+' && (flags & QCC_CALLBACK_PLUS_SPACE)) {
-            c = ' ';
         }
 
         *d++ = c;
@@ -355,32 +401,35 @@ qcc_url_alnum(unsigned char c)
 }
 
 
-/* RFC 3986 pchar, '/' and '?' (unreserved, sub-delims, ':', '@', '%') */
-static const unsigned char  qcc_url_path_chars[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1,
+/*
+ * Classes of URL bytes, one load per byte: QCC_URL_BAD, never fine
+ * anywhere (control, space, non-ASCII, '\\', '#'); QCC_URL_PATH, RFC 3986
+ * pchar, '/' and '?' (unreserved, sub-delims, ':', '@', '%'); QCC_URL_PCT,
+ * '%'.  So a byte of a path that needs no second look is QCC_URL_PATH
+ * alone.
+ */
+#define QCC_URL_BAD   1
+#define QCC_URL_PATH  2
+#define QCC_URL_PCT   4
+
+static const unsigned char  qcc_url_class[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
-    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 2, 0, 1, 2, 6, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 2, 0, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 1, 0, 0, 2,
+    0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 2, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
 };
-
-
-static int
-qcc_url_path_char(unsigned char c)
-{
-    return qcc_url_path_chars[c];
-}
 
 
 /*
@@ -503,9 +552,7 @@ qcc_url_parse(const unsigned char *url, size_t len, qcc_url_t *u)
 
     /* one pass for the bytes that are never fine anywhere */
     for (i = 0; i < len; i++) {
-        c = url[i];
-
-        if (c <= 0x20 || c >= 0x7f || c == '\\' || c == '#') {
+        if (qcc_url_class[url[i]] & QCC_URL_BAD) {
             return QCC_URL_BAD_CHAR;
         }
     }
@@ -552,7 +599,11 @@ qcc_url_parse(const unsigned char *url, size_t len, qcc_url_t *u)
     for (i = 0; i < n; i++) {
         c = p[i];
 
-        if (!qcc_url_path_char(c)) {
+        if (qcc_url_class[c] == QCC_URL_PATH) {
+            continue;
+        }
+
+        if (!(qcc_url_class[c] & QCC_URL_PATH)) {
             return QCC_URL_BAD_CHAR;
         }
 
@@ -591,6 +642,21 @@ qcc_url_host_match(const qcc_url_t *u, const qcc_url_host_t *hosts,
     const unsigned char  *h;
 
     for (k = 0; k < nhosts; k++) {
+
+        /* a plain name (valid, as the directive checked): itself, any port */
+        if (hosts[k].len == u->host_len && hosts[k].data[0] != '['
+            && memchr(hosts[k].data, ':', hosts[k].len) == NULL)
+        {
+            if (strncasecmp((const char *) hosts[k].data,
+                            (const char *) u->host, u->host_len)
+                == 0)
+            {
+                return QCC_URL_OK;
+            }
+
+            continue;
+        }
+
         if (qcc_url_parse_authority(hosts[k].data, hosts[k].len, &h, &hl,
                                     &port)
             != QCC_URL_OK)
