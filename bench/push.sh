@@ -28,7 +28,7 @@
 #
 # The large ZIPs take the mock 5-12 s each to make: they are made first,
 # once, and pushed again in every round to a fresh gateway (new journal,
-# spool and zone).  Each measurement runs BENCH_ROUNDS (3) times; the table
+# spool and zone).  Each measurement runs BENCH_ROUNDS (5) times; the table
 # gives the median and every round.
 #
 # Prints a markdown table and writes it to build/bench/push.md.
@@ -39,7 +39,7 @@
 # were runnable but waited for a CPU (/proc schedstat): on a shared
 # machine of 2 cores the latter, not blocking calls, is what stretches p99.
 #
-# Knobs: BENCH_ROUNDS (3), BENCH_WORKERS (1, gateway workers),
+# Knobs: BENCH_ROUNDS (5), BENCH_WORKERS (1, gateway workers),
 # BENCH_LARGE_N (4), BENCH_LARGE_BYTES (50000000), BENCH_SMALL_N (200),
 # BENCH_SMALL_CONC (16), BENCH_FETCH_CONC (4: qcc_fetch concurrency, its
 # default), BENCH_PROBE_CONNS (8), BENCH_PROBE_DELAY (5 ms),
@@ -62,7 +62,7 @@ MODDIR=/usr/lib/nginx/modules
 MOCK=$ROOT/t/mock/qcc-mock
 OUT=$ROOT/build/bench
 WORK=$OUT/push
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 WORKERS=${BENCH_WORKERS:-1}
 LARGE_N=${BENCH_LARGE_N:-4}
 LARGE_BYTES=${BENCH_LARGE_BYTES:-50000000}
