@@ -51,8 +51,11 @@
  * An order in the shared zone.  The URL is a separate slab allocation, as
  * a refreshed link replaces it; everything else is inline.
  */
-typedef struct {
-    ngx_rbtree_node_t           node;         /* key: crc32(feed, orderNo) */
+typedef struct ngx_http_qcc_order_s  ngx_http_qcc_order_t;
+
+struct ngx_http_qcc_order_s {
+    ngx_http_qcc_order_t       *next;         /* in its hash bucket */
+    uint32_t                    hash;         /* crc32(feed, orderNo) */
     ngx_queue_t                 queue;        /* sh->orders, newest first */
 
     time_t                      received;
@@ -77,12 +80,13 @@ typedef struct {
     u_char                      order_no[QCC_CALLBACK_ORDER_NO_MAX];
     u_char                      password[QCC_CALLBACK_PASSWORD_MAX];
     u_char                      error[NGX_HTTP_QCC_ERROR_MAX];
-} ngx_http_qcc_order_t;
+};
 
 
 typedef struct {
-    ngx_rbtree_t                rbtree;
-    ngx_rbtree_node_t           sentinel;
+    /* orders by crc32(feed, orderNo): a bucket per KB of the zone */
+    ngx_http_qcc_order_t      **buckets;
+    ngx_uint_t                  bucket_mask;
     ngx_queue_t                 orders;
 
     ngx_uint_t                  count[NGX_HTTP_QCC_FEEDS]

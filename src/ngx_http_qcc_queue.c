@@ -11,20 +11,9 @@
  * Orders are found through a hash table in the zone, a bucket per
  * NGX_HTTP_QCC_BUCKET_BYTES of it: a lookup reads a bucket and the order
  * or two chained to it, where a tree of hundreds of thousands of orders
- * cost a cache miss per level.  An order's node.key is its hash,
- * node.left the next order of its bucket (node is the order's first
- * member).  The table's header follows the shared context, in the same
- * allocation, so that a reload that keeps the zone keeps the table.
+ * cost a cache miss per level.
  */
 #define NGX_HTTP_QCC_BUCKET_BYTES  1024
-
-typedef struct {
-    ngx_rbtree_node_t         **buckets;
-    ngx_uint_t                  mask;
-} ngx_http_qcc_index_t;
-
-#define ngx_http_qcc_queue_index(q)                                          \
-    ((ngx_http_qcc_index_t *) ((q)->sh + 1))
 
 
 static ngx_int_t ngx_http_qcc_queue_init_zone(ngx_shm_zone_t *shm_zone,
@@ -177,7 +166,6 @@ ngx_http_qcc_queue_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     size_t                 len, n;
     ngx_http_qcc_queue_t  *q;
-    ngx_http_qcc_index_t  *ix;
 
     q = shm_zone->data;
 
@@ -195,8 +183,7 @@ ngx_http_qcc_queue_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    q->sh = ngx_slab_calloc(q->shpool, sizeof(ngx_http_qcc_shctx_t)
-                                       + sizeof(ngx_http_qcc_index_t));
+    q->sh = ngx_slab_calloc(q->shpool, sizeof(ngx_http_qcc_shctx_t));
     if (q->sh == NULL) {
         return NGX_ERROR;
     }
@@ -205,18 +192,17 @@ ngx_http_qcc_queue_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_queue_init(&q->sh->orders);
 
-    ix = ngx_http_qcc_queue_index(q);
-
     for (n = 16; n < shm_zone->shm.size / NGX_HTTP_QCC_BUCKET_BYTES; n *= 2) {
         /* void */
     }
 
-    ix->buckets = ngx_slab_calloc(q->shpool, n * sizeof(ngx_rbtree_node_t *));
-    if (ix->buckets == NULL) {
+    q->sh->buckets = ngx_slab_calloc(q->shpool,
+                                     n * sizeof(ngx_http_qcc_order_t *));
+    if (q->sh->buckets == NULL) {
         return NGX_ERROR;
     }
 
-    ix->mask = n - 1;
+    q->sh->bucket_mask = n - 1;
 
     len = sizeof(" in qcc_queue zone \"\"") + shm_zone->shm.name.len;
 
@@ -273,17 +259,13 @@ ngx_http_qcc_order_lookup_locked(ngx_http_qcc_queue_t *q, ngx_uint_t feed,
     u_char *order_no, size_t len)
 {
     uint32_t               hash;
-    ngx_rbtree_node_t     *node;
-    ngx_http_qcc_index_t  *ix;
     ngx_http_qcc_order_t  *o;
 
     hash = ngx_http_qcc_order_hash(feed, order_no, len);
-    ix = ngx_http_qcc_queue_index(q);
 
-    for (node = ix->buckets[hash & ix->mask]; node; node = node->left) {
-        o = (ngx_http_qcc_order_t *) node;
+    for (o = q->sh->buckets[hash & q->sh->bucket_mask]; o; o = o->next) {
 
-        if (node->key == hash
+        if (o->hash == hash
             && ngx_http_qcc_order_cmp(feed, order_no, len, o) == 0)
         {
             return o;
@@ -298,9 +280,7 @@ ngx_http_qcc_order_t *
 ngx_http_qcc_order_add_locked(ngx_http_qcc_queue_t *q, ngx_uint_t feed,
     u_char *order_no, size_t order_no_len)
 {
-    ngx_rbtree_node_t    **bucket;
-    ngx_http_qcc_index_t  *ix;
-    ngx_http_qcc_order_t  *o;
+    ngx_http_qcc_order_t  **bucket, *o;
 
     o = ngx_slab_calloc_locked(q->shpool, sizeof(ngx_http_qcc_order_t));
 
@@ -317,12 +297,11 @@ ngx_http_qcc_order_add_locked(ngx_http_qcc_queue_t *q, ngx_uint_t feed,
     o->order_no_len = (uint8_t) order_no_len;
     ngx_memcpy(o->order_no, order_no, order_no_len);
 
-    o->node.key = ngx_http_qcc_order_hash(feed, order_no, order_no_len);
+    o->hash = ngx_http_qcc_order_hash(feed, order_no, order_no_len);
 
-    ix = ngx_http_qcc_queue_index(q);
-    bucket = &ix->buckets[o->node.key & ix->mask];
-    o->node.left = *bucket;
-    *bucket = &o->node;
+    bucket = &q->sh->buckets[o->hash & q->sh->bucket_mask];
+    o->next = *bucket;
+    *bucket = o;
 
     ngx_queue_insert_head(&q->sh->orders, &o->queue);
 
@@ -336,16 +315,15 @@ void
 ngx_http_qcc_order_remove_locked(ngx_http_qcc_queue_t *q,
     ngx_http_qcc_order_t *o)
 {
-    ngx_rbtree_node_t    **p;
-    ngx_http_qcc_index_t  *ix;
+    ngx_http_qcc_order_t  **p;
 
     q->sh->count[o->feed][o->state]--;
 
-    ix = ngx_http_qcc_queue_index(q);
-
-    for (p = &ix->buckets[o->node.key & ix->mask]; *p; p = &(*p)->left) {
-        if (*p == &o->node) {
-            *p = o->node.left;
+    for (p = &q->sh->buckets[o->hash & q->sh->bucket_mask]; *p;
+         p = &(*p)->next)
+    {
+        if (*p == o) {
+            *p = o->next;
             break;
         }
     }
