@@ -157,8 +157,9 @@ static ngx_int_t ngx_http_qcc_fetch_copy_url(ngx_http_request_t *r,
     ngx_http_qcc_fetch_ctx_t *ctx, u_char *url, size_t len);
 
 static void ngx_http_qcc_fetch_tick(ngx_event_t *ev);
-static void ngx_http_qcc_kick(ngx_cycle_t *cycle, ngx_http_qcc_fetch_conf_t *fcf,
-    ngx_uint_t feed, u_char *order_no, size_t len);
+static void ngx_http_qcc_kick(ngx_cycle_t *cycle,
+    ngx_http_qcc_fetch_conf_t *fcf, ngx_uint_t feed, u_char *order_no,
+    size_t len);
 static void ngx_http_qcc_kick_args(ngx_cycle_t *cycle,
     ngx_http_qcc_fetch_conf_t *fcf, ngx_str_t *args);
 static void ngx_http_qcc_kick_write(ngx_event_t *wev);
@@ -770,7 +771,7 @@ ngx_http_qcc_fetch_init_process(ngx_cycle_t *cycle)
 }
 
 
-/* --- the leader's timer ---------------------------------------------------- */
+/* --- the leader's timer --------------------------------------------------- */
 
 static void
 ngx_http_qcc_fetch_tick(ngx_event_t *ev)
@@ -936,7 +937,7 @@ ngx_http_qcc_fetch_wake(ngx_uint_t feed, u_char *order_no, size_t len)
 }
 
 
-/* --- the loopback request to the driver ------------------------------------ */
+/* --- the loopback request to the driver ----------------------------------- */
 
 static void
 ngx_http_qcc_kick(ngx_cycle_t *cycle, ngx_http_qcc_fetch_conf_t *fcf,
@@ -1138,7 +1139,7 @@ ngx_http_qcc_kick_close(ngx_connection_t *c)
 }
 
 
-/* --- the driver ------------------------------------------------------------ */
+/* --- the driver ----------------------------------------------------------- */
 
 static ngx_int_t
 ngx_http_qcc_fetch_handler(ngx_http_request_t *r)
@@ -1374,10 +1375,8 @@ ngx_http_qcc_fetch_run(ngx_http_request_t *r, ngx_http_qcc_fetch_ctx_t *ctx)
 static ngx_int_t
 ngx_http_qcc_fetch_pull(ngx_http_request_t *r, ngx_http_qcc_fetch_ctx_t *ctx)
 {
-    u_char                      *p;
-    ngx_str_t                    uri, args;
-    ngx_http_request_t          *sr;
-    ngx_http_post_subrequest_t  *ps;
+    ngx_str_t            uri, args;
+    ngx_http_request_t  *sr;
 
     if (ctx->fcf->pull.len == 0) {
         ngx_http_qcc_fetch_end(ctx, NGX_HTTP_QCC_DONE_FAIL,
@@ -1394,34 +1393,22 @@ ngx_http_qcc_fetch_pull(ngx_http_request_t *r, ngx_http_qcc_fetch_ctx_t *ctx)
 
     ctx->refreshed = 1;
 
-    uri.len = ctx->fcf->pull.len + ngx_http_qcc_pull_calls[ctx->feed].len;
-    uri.data = ngx_pnalloc(r->pool, uri.len);
     args.len = sizeof("orderNo=") - 1 + ctx->order_no_len;
     args.data = ngx_pnalloc(r->pool, args.len);
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
 
-    if (uri.data == NULL || args.data == NULL || ps == NULL) {
+    if (args.data == NULL
+        || ngx_http_qcc_pull_uri(r->pool, &ctx->fcf->pull,
+                                 &ngx_http_qcc_pull_calls[ctx->feed], &uri)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    /* the pull location's prefix without its trailing slash */
-    p = ngx_cpymem(uri.data, ctx->fcf->pull.data,
-                   ctx->fcf->pull.len
-                   - (ctx->fcf->pull.data[ctx->fcf->pull.len - 1] == '/'));
-    p = ngx_cpymem(p, ngx_http_qcc_pull_calls[ctx->feed].data,
-                   ngx_http_qcc_pull_calls[ctx->feed].len);
-    uri.len = p - uri.data;
-
     ngx_sprintf(args.data, "orderNo=%*s", ctx->order_no_len, ctx->order_no);
 
-    ps->handler = ngx_http_qcc_fetch_pull_done;
-    ps->data = ctx;
-
-    if (ngx_http_subrequest(r, &uri, &args, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_IN_MEMORY
-                            |NGX_HTTP_SUBREQUEST_WAITED)
-        != NGX_OK)
-    {
+    sr = ngx_http_qcc_subrequest(r, &uri, &args, NGX_HTTP_SUBREQUEST_IN_MEMORY,
+                                 ngx_http_qcc_fetch_pull_done, ctx);
+    if (sr == NULL) {
         return NGX_ERROR;
     }
 
@@ -1619,9 +1606,8 @@ static ngx_int_t
 ngx_http_qcc_fetch_download(ngx_http_request_t *r,
     ngx_http_qcc_fetch_ctx_t *ctx)
 {
-    ngx_int_t                    rc;
-    ngx_http_request_t          *sr;
-    ngx_http_post_subrequest_t  *ps;
+    ngx_int_t            rc;
+    ngx_http_request_t  *sr;
 
     /* the link is checked again here: a refresh or a redirect changed it */
 
@@ -1655,18 +1641,9 @@ ngx_http_qcc_fetch_download(ngx_http_request_t *r,
 
     (void) ngx_delete_file(ctx->download_path.data);
 
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (ps == NULL) {
-        return NGX_ERROR;
-    }
-
-    ps->handler = ngx_http_qcc_fetch_download_done;
-    ps->data = ctx;
-
-    if (ngx_http_subrequest(r, &ctx->fcf->download, NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_WAITED)
-        != NGX_OK)
-    {
+    sr = ngx_http_qcc_subrequest(r, &ctx->fcf->download, NULL, 0,
+                                 ngx_http_qcc_fetch_download_done, ctx);
+    if (sr == NULL) {
         return NGX_ERROR;
     }
 
@@ -2080,24 +2057,23 @@ ngx_http_qcc_fetch_unpacked(ngx_event_t *ev)
 #endif
 
 
-/* --- deliver: POST the file to the operator's location --------------------- */
+/* --- deliver: POST the file to the operator's location -------------------- */
 
 static ngx_int_t
 ngx_http_qcc_fetch_deliver(ngx_http_request_t *r,
     ngx_http_qcc_fetch_ctx_t *ctx)
 {
-    ngx_buf_t                   *b;
-    ngx_file_t                  *file;
-    ngx_uint_t                   i;
-    ngx_list_t                   headers;
-    ngx_list_part_t             *part;
-    ngx_table_elt_t             *h, *header;
-    ngx_file_info_t              fi;
-    ngx_http_request_t          *sr;
-    ngx_pool_cleanup_t          *cln;
-    ngx_pool_cleanup_file_t     *clnf;
-    ngx_http_request_body_t     *rb;
-    ngx_http_post_subrequest_t  *ps;
+    ngx_buf_t                *b;
+    ngx_file_t               *file;
+    ngx_uint_t                i;
+    ngx_list_t                headers;
+    ngx_list_part_t          *part;
+    ngx_table_elt_t          *h, *header;
+    ngx_file_info_t           fi;
+    ngx_http_request_t       *sr;
+    ngx_pool_cleanup_t       *cln;
+    ngx_pool_cleanup_file_t  *clnf;
+    ngx_http_request_body_t  *rb;
 
     file = ngx_pcalloc(r->pool, sizeof(ngx_file_t));
     cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_pool_cleanup_file_t));
@@ -2126,18 +2102,9 @@ ngx_http_qcc_fetch_deliver(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (ps == NULL) {
-        return NGX_ERROR;
-    }
-
-    ps->handler = ngx_http_qcc_fetch_deliver_done;
-    ps->data = ctx;
-
-    if (ngx_http_subrequest(r, &ctx->fcf->deliver, NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_WAITED)
-        != NGX_OK)
-    {
+    sr = ngx_http_qcc_subrequest(r, &ctx->fcf->deliver, NULL, 0,
+                                 ngx_http_qcc_fetch_deliver_done, ctx);
+    if (sr == NULL) {
         return NGX_ERROR;
     }
 

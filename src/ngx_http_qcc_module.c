@@ -875,6 +875,60 @@ ngx_http_qcc_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
 
 
 /*
+ * A waited subrequest to uri?args whose answer goes to handler(data), as
+ * the driver and the reconciler make them; NULL on failure.
+ */
+
+ngx_http_request_t *
+ngx_http_qcc_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_str_t *args, ngx_uint_t flags, ngx_http_post_subrequest_pt handler,
+    void *data)
+{
+    ngx_http_request_t          *sr;
+    ngx_http_post_subrequest_t  *ps;
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NULL;
+    }
+
+    ps->handler = handler;
+    ps->data = data;
+
+    if (ngx_http_subrequest(r, uri, args, &sr, ps,
+                            flags | NGX_HTTP_SUBREQUEST_WAITED)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return sr;
+}
+
+
+/* a QCC call through the pull location: its prefix without '/', the call */
+
+ngx_int_t
+ngx_http_qcc_pull_uri(ngx_pool_t *pool, ngx_str_t *pull, ngx_str_t *call,
+    ngx_str_t *uri)
+{
+    u_char  *p;
+
+    uri->data = ngx_pnalloc(pool, pull->len + call->len);
+    if (uri->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(uri->data, pull->data,
+                   pull->len - (pull->data[pull->len - 1] == '/'));
+    p = ngx_cpymem(p, call->data, call->len);
+    uri->len = p - uri->data;
+
+    return NGX_OK;
+}
+
+
+/*
  * "zone=NAME:SIZE" as limit_req_zone parses it: the name, and a size of
  * at least 8 pages.  Logs and returns NGX_ERROR on a bad one.
  */

@@ -254,6 +254,11 @@ ngx_int_t ngx_http_qcc_add_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
 ngx_int_t ngx_http_qcc_parse_zone(ngx_conf_t *cf, ngx_str_t *value,
     ngx_str_t *name, ssize_t *size);
+ngx_http_request_t *ngx_http_qcc_subrequest(ngx_http_request_t *r,
+    ngx_str_t *uri, ngx_str_t *args, ngx_uint_t flags,
+    ngx_http_post_subrequest_pt handler, void *data);
+ngx_int_t ngx_http_qcc_pull_uri(ngx_pool_t *pool, ngx_str_t *pull,
+    ngx_str_t *call, ngx_str_t *uri);
 
 /* logs */
 void ngx_http_qcc_log_mask_request(ngx_http_request_t *r);

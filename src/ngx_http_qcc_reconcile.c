@@ -127,7 +127,7 @@ static struct {
 };
 
 
-/* --- the leader: which feeds are due ---------------------------------------- */
+/* --- the leader: which feeds are due -------------------------------------- */
 
 void
 ngx_http_qcc_reconcile_tick_locked(ngx_http_qcc_queue_t *q,
@@ -310,31 +310,18 @@ static ngx_int_t
 ngx_http_qcc_rc_call(ngx_http_request_t *r, ngx_http_qcc_rc_ctx_t *ctx,
     ngx_str_t *call, ngx_str_t *args)
 {
-    u_char                      *p;
-    ngx_str_t                    uri;
-    ngx_http_request_t          *sr;
-    ngx_http_post_subrequest_t  *ps;
+    ngx_str_t            uri;
+    ngx_http_request_t  *sr;
 
-    uri.data = ngx_pnalloc(r->pool, ctx->fcf->pull.len + call->len);
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (uri.data == NULL || ps == NULL) {
+    if (ngx_http_qcc_pull_uri(r->pool, &ctx->fcf->pull, call, &uri)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(uri.data, ctx->fcf->pull.data,
-                   ctx->fcf->pull.len
-                   - (ctx->fcf->pull.data[ctx->fcf->pull.len - 1] == '/'));
-    p = ngx_cpymem(p, call->data, call->len);
-    uri.len = p - uri.data;
-
-    ps->handler = ngx_http_qcc_rc_done;
-    ps->data = ctx;
-
-    if (ngx_http_subrequest(r, &uri, args, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_IN_MEMORY
-                            |NGX_HTTP_SUBREQUEST_WAITED)
-        != NGX_OK)
-    {
+    sr = ngx_http_qcc_subrequest(r, &uri, args, NGX_HTTP_SUBREQUEST_IN_MEMORY,
+                                 ngx_http_qcc_rc_done, ctx);
+    if (sr == NULL) {
         return NGX_ERROR;
     }
 
