@@ -404,7 +404,7 @@ ngx_http_qcc_guard_handler(ngx_http_request_t *r)
 }
 
 
-/* --- form bodies ----------------------------------------------------------- */
+/* --- form bodies ---------------------------------------------------------- */
 
 static ngx_int_t
 ngx_http_qcc_guard_has_form(ngx_http_request_t *r)
@@ -1119,7 +1119,7 @@ ngx_http_qcc_guard_cleanup(void *data)
 }
 
 
-/* --- answers ---------------------------------------------------------------- */
+/* --- answers -------------------------------------------------------------- */
 
 static ngx_int_t
 ngx_http_qcc_guard_refuse(ngx_http_request_t *r, ngx_uint_t status,
@@ -1209,7 +1209,7 @@ ngx_http_qcc_guard_get_ctx(ngx_http_request_t *r, ngx_uint_t create)
 }
 
 
-/* --- link rewriting in JSON answers ---------------------------------------- */
+/* --- link rewriting in JSON answers --------------------------------------- */
 
 static ngx_int_t
 ngx_http_qcc_guard_header_filter(ngx_http_request_t *r)
@@ -1423,7 +1423,7 @@ ngx_http_qcc_guard_rewrite_send(ngx_http_request_t *r,
 }
 
 
-/* --- configuration ---------------------------------------------------------- */
+/* --- configuration -------------------------------------------------------- */
 
 static ngx_int_t
 ngx_http_qcc_guard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
