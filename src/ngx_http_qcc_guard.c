@@ -616,30 +616,19 @@ ngx_http_qcc_guard_files(ngx_http_request_t *r, ngx_http_qcc_guard_ctx_t *ctx)
 static ngx_int_t
 ngx_http_qcc_guard_strip_headers(ngx_http_request_t *r)
 {
-    ngx_uint_t        i;
-    ngx_list_t        headers;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *header;
-
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
-        header = part->elts;
-
-        for (i = 0; i < part->nelts; i++) {
-
-            if (ngx_http_qcc_is_credential(&header[i])) {
-                if (ngx_http_qcc_headers_without_credentials(r, &headers, 0)
-                    != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
-
-                r->headers_in.headers = headers;
-                return NGX_OK;
-            }
-        }
-    }
+    ngx_list_t  headers;
 
     /* none to drop: the list stays as it is */
+    if (!ngx_http_qcc_has_credentials(r)) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_qcc_headers_without_credentials(r, &headers, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    r->headers_in.headers = headers;
+
     return NGX_OK;
 }
 

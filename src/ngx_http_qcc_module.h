@@ -228,7 +228,7 @@ ngx_http_qcc_ctx_t *ngx_http_qcc_sign_values(ngx_http_request_t *r,
     ngx_http_qcc_loc_conf_t *qlcf);
 ngx_int_t ngx_http_qcc_sign_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_qcc_sign_add_variables(ngx_conf_t *cf);
-ngx_uint_t ngx_http_qcc_is_credential(ngx_table_elt_t *h);
+ngx_uint_t ngx_http_qcc_has_credentials(ngx_http_request_t *r);
 ngx_int_t ngx_http_qcc_headers_without_credentials(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_uint_t extra);
 

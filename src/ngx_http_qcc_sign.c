@@ -9,6 +9,7 @@
 
 static ngx_int_t ngx_http_qcc_sign_args(ngx_http_request_t *r,
     ngx_http_qcc_loc_conf_t *qlcf);
+static ngx_uint_t ngx_http_qcc_is_credential(ngx_table_elt_t *h);
 static ngx_int_t ngx_http_qcc_sign_headers(ngx_http_request_t *r,
     ngx_http_qcc_ctx_t *ctx);
 static ngx_int_t ngx_http_qcc_push_header(ngx_http_request_t *r,
@@ -211,7 +212,7 @@ ngx_http_qcc_sign_args(ngx_http_request_t *r, ngx_http_qcc_loc_conf_t *qlcf)
 
 /* Whether a request header is one of QCC's credentials. */
 
-ngx_uint_t
+static ngx_uint_t
 ngx_http_qcc_is_credential(ngx_table_elt_t *h)
 {
     return (h->key.len == sizeof("token") - 1
@@ -219,6 +220,29 @@ ngx_http_qcc_is_credential(ngx_table_elt_t *h)
            || (h->key.len == sizeof("timespan") - 1
                && ngx_strncmp(h->lowcase_key, "timespan",
                               sizeof("timespan") - 1) == 0);
+}
+
+
+/* Whether the request's header list holds a Token or a Timespan. */
+
+ngx_uint_t
+ngx_http_qcc_has_credentials(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *header;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        header = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (ngx_http_qcc_is_credential(&header[i])) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
 }
 
 
@@ -281,25 +305,9 @@ ngx_http_qcc_headers_without_credentials(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_qcc_sign_headers(ngx_http_request_t *r, ngx_http_qcc_ctx_t *ctx)
 {
-    ngx_uint_t        i, credentials;
-    ngx_list_t        copy, *headers;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *header;
+    ngx_list_t  copy, *headers;
 
-    credentials = 0;
-
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
-        header = part->elts;
-
-        for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_qcc_is_credential(&header[i])) {
-                credentials = 1;
-                break;
-            }
-        }
-    }
-
-    if (r == r->main && !credentials) {
+    if (r == r->main && !ngx_http_qcc_has_credentials(r)) {
         headers = &r->headers_in.headers;
 
     } else {
