@@ -173,7 +173,8 @@ run: deps all
 	@exec t/bin/qcc-run
 
 bench: deps all
-	@set -e; for b in bench/*.sh; do echo "== $$b"; bash $$b; done
+	@set -e; for b in $(filter-out bench/lib.sh,$(wildcard bench/*.sh)); do \
+	    echo "== $$b"; bash $$b; done
 
 clean:
 	rm -rf $(B)

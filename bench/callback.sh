@@ -37,6 +37,9 @@
 
 set -euo pipefail
 
+BENCH_NAME=callback
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NGINX=${NGINX:-/usr/sbin/nginx}
 MODULE=${QCC_MODULE:-$ROOT/build/ngx_http_qcc_module.so}
@@ -56,22 +59,10 @@ KEY=BenchAppKey
 BADKEY=BenchAppKez
 FEED=dd_corp_monitor
 
-say() { printf 'bench/callback: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
 
 # --- extras ------------------------------------------------------------------
 
-missing=""
-for p in wrk curl; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
-        | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    say "installing$missing"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends $missing >/dev/null
-fi
+bench_packages wrk curl
 [ -f "$MODULE" ] || die "module not built: $MODULE (make)"
 
 # --- the gateway: a fresh one per round --------------------------------------
@@ -97,11 +88,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
@@ -110,12 +96,6 @@ cp "$MODULE" "$WORK/ngx_http_qcc_module.so"
 MODULE=$WORK/ngx_http_qcc_module.so
 GW=$(free_port)
 
-temp_paths() {
-    local t
-    for t in client_body proxy fastcgi uwsgi scgi; do
-        echo "    ${t}_temp_path $1/temp_$t;"
-    done
-}
 
 cat > "$WORK/nginx.conf" <<EOF
 load_module $MODULE;
@@ -332,10 +312,6 @@ say "every round: all valid callbacks queued once, every wrong key refused"
 
 # --- the table ------------------------------------------------------------
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
-    END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-range() { tr ' ' '\n' | grep . | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
-    END { printf "%.2f-%.2f", lo, hi }'; }
 
 for kind in "${KINDS[@]}"; do
     eval "M_$kind=$(median <<< "${RPS[$kind]}")"
@@ -346,7 +322,6 @@ done
 r3() { awk -v a="$1" 'BEGIN { printf "%.3f", a }'; }
 r_ref=$(r3 "$(median <<< "$R_RC")")
 r_val=$(r3 "$(median <<< "$R_VC")")
-verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? "met" : "NOT met" }'; }
 p99_verdict=$(awk -v a="$L_valid" 'BEGIN { print (a < 10) ? "met" : "NOT met" }')
 DISK=$(df -P "$WORK" | awk 'NR == 2 { print $1 }')
 FSTYPE=$(df -PT "$WORK" | awk 'NR == 2 { print $2 }')

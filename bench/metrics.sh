@@ -18,6 +18,9 @@
 
 set -euo pipefail
 
+BENCH_NAME=metrics
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NGINX=${NGINX:-/usr/sbin/nginx}
 MODULE=${QCC_MODULE:-$ROOT/build/ngx_http_qcc_module.so}
@@ -27,12 +30,6 @@ N1=${BENCH_CG_N1:-300}
 N2=${BENCH_CG_N2:-1300}
 PIDS=()
 
-say() { printf 'bench/metrics: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
-}
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill -QUIT "$p" 2>/dev/null || true; done
@@ -52,12 +49,6 @@ chmod 0600 "$WORK/gateway/secret"
 UP=$(free_port)
 GW=$(free_port)
 
-temps() {
-    local t
-    for t in client_body proxy fastcgi uwsgi scgi; do
-        echo "    ${t}_temp_path $1/$t;"
-    done
-}
 
 cat > "$WORK/upstream/nginx.conf" <<EOC
 worker_processes 1;
@@ -65,7 +56,7 @@ pid $WORK/upstream/nginx.pid;
 error_log $WORK/upstream/error.log warn;
 events { worker_connections 256; }
 http {
-$(temps "$WORK/upstream")
+$(temp_paths "$WORK/upstream")
     access_log off;
     keepalive_requests 1000000;
     server {
@@ -84,7 +75,7 @@ pid $WORK/gateway/nginx.pid;
 error_log $WORK/gateway/error.log warn;
 events { worker_connections 256; }
 http {
-$(temps "$WORK/gateway")
+$(temp_paths "$WORK/gateway")
     access_log off;
     keepalive_requests 1000000;
     qcc_key AppKey;

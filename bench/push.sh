@@ -55,6 +55,9 @@
 
 set -euo pipefail
 
+BENCH_NAME=push
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NGINX=${NGINX:-/usr/sbin/nginx}
 MODULE=${QCC_MODULE:-$ROOT/build/ngx_http_qcc_module.so}
@@ -88,22 +91,10 @@ KEY=BenchAppKey
 SECRET=BenchSecretKey0123456789abcdef
 REQ='api/radar_ext/getReportInfo?orderNo=JKDAY-167660123348194027'
 
-say() { printf 'bench/push: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
 
 # --- extras ------------------------------------------------------------------
 
-missing=""
-for p in wrk curl p7zip-full libnginx-mod-http-lua; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
-        | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    say "installing$missing"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends $missing >/dev/null
-fi
+bench_packages wrk curl p7zip-full libnginx-mod-http-lua
 [ -f "$MODULE" ] || die "module not built: $MODULE (make)"
 for m in ndk_http_module ngx_http_lua_module; do
     [ -f "$MODDIR/$m.so" ] || die "no $MODDIR/$m.so"
@@ -132,11 +123,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # start_nginx NAME PORT: runs $WORK/NAME/nginx.conf, prints the master's PID.
 start_nginx() {
@@ -152,12 +138,6 @@ start_nginx() {
     cat "$dir/nginx.pid"
 }
 
-temp_paths() {
-    local t
-    for t in client_body proxy fastcgi uwsgi scgi; do
-        echo "    ${t}_temp_path $1/temp_$t;"
-    done
-}
 
 rm -rf "$WORK"
 mkdir -p "$WORK/upstream" "$WORK/app" "$WORK/gateway" "$WORK/mock/files"
@@ -606,8 +586,6 @@ done
 
 # --- the table -----------------------------------------------------------------------
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
-    END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 each() { tr ' ' '\n' | grep . | paste -sd/ | sed 's|/| / |g'; }
 f2() { awk -v a="$1" 'BEGIN { printf "%.2f", a }'; }
 

@@ -26,6 +26,9 @@
 
 set -euo pipefail
 
+BENCH_NAME=sign
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NGINX=${NGINX:-/usr/sbin/nginx}
 MODULE=${QCC_MODULE:-$ROOT/build/ngx_http_qcc_module.so}
@@ -43,22 +46,10 @@ KEY=BenchAppKey
 SECRET=BenchSecretKey0123456789abcdef
 REQ='api/radar_ext/getReportInfo?orderNo=JKDAY-167660123348194027'
 
-say() { printf 'bench/sign: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
 
 # --- extras ------------------------------------------------------------------
 
-missing=""
-for p in wrk libnginx-mod-http-lua valgrind; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
-        | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    say "installing$missing"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends $missing >/dev/null
-fi
+bench_packages wrk libnginx-mod-http-lua valgrind
 [ -f "$MODULE" ] || die "module not built: $MODULE (make)"
 for m in ndk_http_module ngx_http_lua_module; do
     [ -f "$MODDIR/$m.so" ] || die "no $MODDIR/$m.so"
@@ -81,11 +72,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # start NAME PORT: runs $WORK/NAME/nginx.conf, records the master's PID.
 start() {
@@ -109,12 +95,6 @@ UP=$(free_port)
 GW=$(free_port)
 while [ "$GW" = "$UP" ]; do GW=$(free_port); done
 
-temp_paths() {
-    local t
-    for t in client_body proxy fastcgi uwsgi scgi; do
-        echo "    ${t}_temp_path $1/temp_$t;"
-    done
-}
 
 cat > "$WORK/upstream/nginx.conf" <<EOF
 worker_processes 1;
@@ -315,14 +295,6 @@ for r in $(seq "$ROUNDS"); do
     R_LP+="$(awk -v a="${NOW[lua]}" -v b="${NOW[plain]}" 'BEGIN { print a / b }') "
 done
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
-    END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-range() { tr ' ' '\n' | grep . | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
-    END { printf "%.2f-%.2f", lo, hi }'; }
-# the middle half of the values: from the first to the third quartile
-quartiles() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
-    END { printf "%.2f-%.2f", a[int((NR + 3) / 4)], a[int((3 * NR + 3) / 4)] }'; }
-
 for loc in "${LOCS[@]}"; do
     eval "M_$loc=$(median <<< "${RPS[$loc]}")"
     eval "L_$loc=$(median <<< "${P99[$loc]}")"
@@ -333,7 +305,6 @@ r3() { awk -v a="$1" 'BEGIN { printf "%.3f", a }'; }
 r_plain=$(r3 "$(median <<< "$R_SP")")
 r_lua=$(r3 "$(median <<< "$R_SL")")
 lua_plain=$(r3 "$(median <<< "$R_LP")")
-verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? "met" : "NOT met" }'; }
 
 # --- instructions per request (callgrind) -------------------------------
 #

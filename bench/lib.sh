@@ -1,0 +1,46 @@
+# bench/lib.sh: what the benchmark scripts share; sourced, after the script
+# has set BENCH_NAME (the prefix of its messages).
+
+say() { printf 'bench/%s: %s\n' "$BENCH_NAME" "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# bench_packages PKG...: installs those of the Debian packages not installed
+bench_packages() {
+    local p missing=""
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+            | grep -q "install ok installed" || missing="$missing $p"
+    done
+    if [ -n "$missing" ]; then
+        say "installing$missing"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends $missing >/dev/null
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# temp_paths DIR: the *_temp_path directives of an nginx under DIR
+temp_paths() {
+    local t
+    for t in client_body proxy fastcgi uwsgi scgi; do
+        echo "    ${t}_temp_path $1/temp_$t;"
+    done
+}
+
+# Statistics of the numbers on standard input, separated by spaces.
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
+    END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+range() { tr ' ' '\n' | grep . | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
+    END { printf "%.2f-%.2f", lo, hi }'; }
+# the middle half of the values: from the first to the third quartile
+quartiles() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
+    END { printf "%.2f-%.2f", a[int((NR + 3) / 4)], a[int((3 * NR + 3) / 4)] }'; }
+
+# verdict VALUE GOAL: "met" when VALUE >= GOAL
+verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? "met" : "NOT met" }'; }
