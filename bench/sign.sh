@@ -322,33 +322,7 @@ GW_PID=$(cat "$WORK/gateway/nginx.pid")
 kill -QUIT "$GW_PID"
 for _ in $(seq 100); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
 
-# instructions LOC N: the total Ir of a callgrind run serving N requests.
-instructions() {
-    local loc=$1 n=$2 cg=$WORK/gateway/callgrind.out vp
-    rm -f "$cg"
-    valgrind --tool=callgrind --callgrind-out-file="$cg" \
-        "$NGINX" -p "$WORK/gateway/" -c "$WORK/gateway/nginx.conf" \
-        -g 'daemon off; master_process off;' \
-        2> "$WORK/gateway/valgrind.log" &
-    vp=$!
-    PIDS+=("$vp")
-    for _ in $(seq 300); do listening "$GW" && break; sleep 0.1; done
-    python3 - "$GW" "/$loc/$REQ" "$n" <<'PY' || die "$loc: requests under callgrind failed"
-import http.client, sys
-port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-for _ in range(n):
-    c.request("GET", path)
-    r = c.getresponse()
-    r.read()
-    if r.status != 200:
-        sys.exit("status %d" % r.status)
-PY
-    kill -QUIT "$vp"
-    wait "$vp" || true
-    sed -n 's/^\(summary\|totals\): \([0-9]*\).*/\2/p' "$cg" | head -1
-}
-
+# instructions LOC N (bench/lib.sh): a callgrind run serving N requests.
 declare -A IR
 for loc in "${LOCS[@]}"; do
     a=$(instructions "$loc" "$N1")
