@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_qcc_callback_refuse(ngx_http_request_t *r,
     const char *reason);
 static void ngx_http_qcc_callback_count(ngx_http_request_t *r,
     ngx_uint_t feed, ngx_uint_t outcome);
+static u_char *ngx_http_qcc_callback_log_handler(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
 
 
 static u_char  ngx_http_qcc_callback_ok[] = QCC_CALLBACK_OK_BODY;
@@ -416,39 +418,79 @@ ngx_http_qcc_callback_journaled(void *data, ngx_int_t rc)
 
 
 /*
- * A refusal: QCC-style JSON and one line naming the argument.  The
- * request line is masked by then: every path here starts after the
- * handler's or process()'s ngx_http_qcc_log_mask_request().
+ * A refusal: QCC-style JSON and one line naming the argument.  The line
+ * names the location, not the request line: the arguments are the
+ * sender's (masked by then anyway: every path here starts after the
+ * handler's or process()'s ngx_http_qcc_log_mask_request()), and leaving
+ * them out keeps a flood of forgeries cheap to log.
  */
 
 static ngx_int_t
 ngx_http_qcc_callback_refuse(ngx_http_request_t *r, ngx_uint_t feed,
     ngx_uint_t status, const char *json_status, const char *reason)
 {
-    size_t   len;
-    u_char  *body, *p;
+    u_char                   *body, *p;
+    size_t                    status_len, reason_len;
+    ngx_http_log_handler_pt   log_handler;
 
     if (status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        log_handler = r->log_handler;
+        r->log_handler = ngx_http_qcc_callback_log_handler;
+
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "qcc: %V callback refused with %ui: %s",
                       &ngx_http_qcc_feed_names[feed], status, reason);
 
+        r->log_handler = log_handler;
+
         ngx_http_qcc_callback_count(r, feed, NGX_HTTP_QCC_CB_REFUSED);
     }
 
-    len = sizeof("{\"status\":\"\",\"msg\":\"\"}") - 1
-          + ngx_strlen(json_status) + ngx_strlen(reason);
+    status_len = ngx_strlen(json_status);
+    reason_len = ngx_strlen(reason);
 
-    body = ngx_pnalloc(r->pool, len);
+    body = ngx_pnalloc(r->pool,
+                       sizeof("{\"status\":\"\",\"msg\":\"\"}") - 1
+                       + status_len + reason_len);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* both texts are static and JSON-safe */
-    p = ngx_sprintf(body, "{\"status\":\"%s\",\"msg\":\"%s\"}",
-                    json_status, reason);
+    p = ngx_cpymem(body, "{\"status\":\"", sizeof("{\"status\":\"") - 1);
+    p = ngx_cpymem(p, json_status, status_len);
+    p = ngx_cpymem(p, "\",\"msg\":\"", sizeof("\",\"msg\":\"") - 1);
+    p = ngx_cpymem(p, reason, reason_len);
+    p = ngx_cpymem(p, "\"}", sizeof("\"}") - 1);
 
     return ngx_http_qcc_send_json(r, status, body, p - body);
+}
+
+
+/*
+ * The refusal line's context, as nginx's own but with the request's
+ * method and path in place of its request line.
+ */
+
+static u_char *
+ngx_http_qcc_callback_log_handler(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len)
+{
+    u_char                    *p;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+    p = ngx_snprintf(buf, len, ", server: %V, request: \"%V %V\"",
+                     &cscf->server_name, &r->method_name, &r->uri);
+
+    if (r->headers_in.host) {
+        len -= p - buf;
+        p = ngx_snprintf(p, len, ", host: \"%V\"",
+                         &r->headers_in.host->value);
+    }
+
+    return p;
 }
 
 

@@ -2,6 +2,7 @@
  * QCC push callback arguments and download URLs, nginx-free.
  */
 
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -218,31 +219,85 @@ qcc_callback_unescape(const unsigned char *src, size_t len,
 }
 
 
+/*
+ * The known names are letters only, so "| 0x20" on every byte folds case
+ * exactly; here eight bytes at a time.
+ */
+
 static int
-qcc_callback_find_arg(const unsigned char *name, size_t len)
+qcc_callback_name_equal(const unsigned char *a, const char *b, size_t len)
 {
-    size_t  i, k;
+    size_t          i;
+    uint64_t        x, y;
+    const uint64_t  fold = 0x2020202020202020ULL;
 
-    for (k = 0; k < QCC_CALLBACK_NARGS; k++) {
-        if (qcc_callback_args[k].len != len) {
-            continue;
-        }
-
+    if (len < 8) {
         for (i = 0; i < len; i++) {
-            if ((name[i] | 0x20)
-                != (qcc_callback_args[k].name[i] | 0x20))
-            {
-                break;
+            if ((a[i] | 0x20) != (b[i] | 0x20)) {
+                return 0;
             }
         }
 
-        /* letters only in the names, so "| 0x20" folds case exactly */
-        if (i == len) {
-            return (int) k;
+        return 1;
+    }
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+
+        if ((x | fold) != (y | fold)) {
+            return 0;
         }
     }
 
-    return -1;
+    if (i < len) {
+        memcpy(&x, a + len - 8, 8);
+        memcpy(&y, b + len - 8, 8);
+
+        if ((x | fold) != (y | fold)) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* The known names differ in length: the length picks the one to compare. */
+
+static int
+qcc_callback_find_arg(const unsigned char *name, size_t len)
+{
+    int  k;
+
+    switch (len) {
+
+    case sizeof("key") - 1:
+        k = QCC_CALLBACK_ARG_KEY;
+        break;
+
+    case sizeof("orderNo") - 1:
+        k = QCC_CALLBACK_ARG_ORDER_NO;
+        break;
+
+    case sizeof("downloadUrl") - 1:
+        k = QCC_CALLBACK_ARG_URL;
+        break;
+
+    case sizeof("downloadUrlExpiredTime") - 1:
+        k = QCC_CALLBACK_ARG_TIME;
+        break;
+
+    case sizeof("unzipPassword") - 1:
+        k = QCC_CALLBACK_ARG_PASSWORD;
+        break;
+
+    default:
+        return -1;
+    }
+
+    return qcc_callback_name_equal(name, qcc_callback_args[k].name, len)
+           ? k : -1;
 }
 
 

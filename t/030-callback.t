@@ -222,6 +222,13 @@ is($s->{feeds}{dd_risk_mnr}{callbacks}{refused}, scalar(@bad) + 5,
 my @warns = grep { /callback refused/ } split /\n/, $t->error_log;
 is(scalar(@warns), scalar(@bad) + 5, 'one warn line per refusal');
 ok(!(grep { !/\[warn\]/ } @warns), 'refusals logged at warn');
+# the line says where and from whom, not what was sent: no argument of the
+# request, masked or not
+ok(!(grep { !m{, client: 127\.0\.0\.1, server: \S*, request: "(GET|POST|PUT) /qcc/callback/risk", host: "}
+            } @warns),
+   'refusal lines name client, location and host');
+ok(!(grep { /orderNo=|downloadUrl=|key=|unzipPassword=|\?/ } @warns),
+   'refusal lines hold no argument of the request');
 
 # --- Prometheus ----------------------------------------------------------------
 

@@ -334,6 +334,16 @@ test_cases(void)
          "unzipPassword");
     CASE("encoded name twice", DOC_CB "&unzip%50assword=x",
          QCC_CALLBACK_REPEATED, "unzipPassword");
+    CASE("long names folded, tail too", DOC_CB "&DOWNLOADURLEXPIREDTIME=x",
+         QCC_CALLBACK_REPEATED, "downloadUrlExpiredTime");
+    CASE("URL folded", DOC_CB "&DownloadURL=x", QCC_CALLBACK_REPEATED,
+         "downloadUrl");
+
+    /* names of a known length, one byte off: unknown, ignored */
+    CASE("near names ignored",
+         DOC_CB "&kez=1&orderNp=1&downloadUrm=1&downloadUrlExpiredTimf=1"
+         "&unzipPasswore=1&dOwnloadUrlExpiredT1me=1&unzip@assword=1",
+         QCC_CALLBACK_OK, NULL);
 
     /* encoding */
     CASE("bad escape in value", cb(KEY, "%4", URL_ENC, TIME_ENC, PW),
