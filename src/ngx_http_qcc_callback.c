@@ -31,6 +31,8 @@ static void ngx_http_qcc_callback_count(ngx_http_request_t *r,
     ngx_uint_t feed, ngx_uint_t outcome);
 static u_char *ngx_http_qcc_callback_log_handler(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
+static u_char *ngx_http_qcc_log_copy(u_char *buf, u_char *last,
+    const void *src, size_t n);
 
 
 static u_char  ngx_http_qcc_callback_ok[] = QCC_CALLBACK_OK_BODY;
@@ -438,8 +440,8 @@ ngx_http_qcc_callback_refuse(ngx_http_request_t *r, ngx_uint_t feed,
         r->log_handler = ngx_http_qcc_callback_log_handler;
 
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "qcc: %V callback refused with %ui: %s",
-                      &ngx_http_qcc_feed_names[feed], status, reason);
+                      "qcc: %V callback refused with %s: %s",
+                      &ngx_http_qcc_feed_names[feed], json_status, reason);
 
         r->log_handler = log_handler;
 
@@ -469,28 +471,49 @@ ngx_http_qcc_callback_refuse(ngx_http_request_t *r, ngx_uint_t feed,
 
 /*
  * The refusal line's context, as nginx's own but with the request's
- * method and path in place of its request line.
+ * method and path in place of its request line; copied, not formatted,
+ * as a flood of forgeries goes through here.
  */
 
 static u_char *
 ngx_http_qcc_callback_log_handler(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len)
 {
-    u_char                    *p;
+    u_char                    *last;
     ngx_http_core_srv_conf_t  *cscf;
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
 
-    p = ngx_snprintf(buf, len, ", server: %V, request: \"%V %V\"",
-                     &cscf->server_name, &r->method_name, &r->uri);
+    last = buf + len;
+
+    buf = ngx_http_qcc_log_copy(buf, last, ", server: ",
+                                sizeof(", server: ") - 1);
+    buf = ngx_http_qcc_log_copy(buf, last, cscf->server_name.data,
+                                cscf->server_name.len);
+    buf = ngx_http_qcc_log_copy(buf, last, ", request: \"",
+                                sizeof(", request: \"") - 1);
+    buf = ngx_http_qcc_log_copy(buf, last, r->method_name.data,
+                                r->method_name.len);
+    buf = ngx_http_qcc_log_copy(buf, last, " ", 1);
+    buf = ngx_http_qcc_log_copy(buf, last, r->uri.data, r->uri.len);
+    buf = ngx_http_qcc_log_copy(buf, last, "\"", 1);
 
     if (r->headers_in.host) {
-        len -= p - buf;
-        p = ngx_snprintf(p, len, ", host: \"%V\"",
-                         &r->headers_in.host->value);
+        buf = ngx_http_qcc_log_copy(buf, last, ", host: \"",
+                                    sizeof(", host: \"") - 1);
+        buf = ngx_http_qcc_log_copy(buf, last, r->headers_in.host->value.data,
+                                    r->headers_in.host->value.len);
+        buf = ngx_http_qcc_log_copy(buf, last, "\"", 1);
     }
 
-    return p;
+    return buf;
+}
+
+
+static u_char *
+ngx_http_qcc_log_copy(u_char *buf, u_char *last, const void *src, size_t n)
+{
+    return ngx_cpymem(buf, src, ngx_min(n, (size_t) (last - buf)));
 }
 
 
