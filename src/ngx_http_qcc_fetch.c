@@ -24,6 +24,7 @@
 #include "qcc_unpack.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <sys/un.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -1938,7 +1939,7 @@ ngx_http_qcc_fetch_unpack_thread(void *data, ngx_log_t *log)
 {
     ngx_http_qcc_fetch_ctx_t  *ctx = *(ngx_http_qcc_fetch_ctx_t **) data;
 
-    int  fd;
+    int  fd, rc;
 
     static __thread int  yielding;
 
@@ -1955,9 +1956,20 @@ ngx_http_qcc_fetch_unpack_thread(void *data, ngx_log_t *log)
 
     ctx->spool_err = 0;
 
-    if (qcc_unpack(&ctx->job, &ctx->res) != QCC_UNPACK_OK
-        || ctx->spool_path == NULL)
-    {
+    rc = qcc_unpack(&ctx->job, &ctx->res);
+
+    /*
+     * The thread gives back what libcrypto keeps per thread (the error
+     * queue, the handlers run when a thread ends) before it waits for the
+     * next task.  nginx does not join its pool's threads at exit: a
+     * worker calls exit() as soon as each thread has taken its exit task,
+     * so a thread still holding that state would run libcrypto's thread
+     * destructor while OPENSSL_cleanup(), an atexit() handler, frees what
+     * it walks (t/080 saw workers die on a signal right after "exit").
+     */
+    OPENSSL_thread_stop();
+
+    if (rc != QCC_UNPACK_OK || ctx->spool_path == NULL) {
         return;
     }
 
