@@ -31,8 +31,6 @@ static void ngx_http_qcc_callback_count(ngx_http_request_t *r,
     ngx_uint_t feed, ngx_uint_t outcome);
 static u_char *ngx_http_qcc_callback_log_handler(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
-static u_char *ngx_http_qcc_log_copy(u_char *buf, u_char *last,
-    const void *src, size_t n);
 
 
 static u_char  ngx_http_qcc_callback_ok[] = QCC_CALLBACK_OK_BODY;
@@ -247,6 +245,8 @@ ngx_http_qcc_callback_mask(ngx_http_request_t *r, qcc_callback_args_t *a)
     if (a->password_raw) {
         ngx_memset((u_char *) a->password_raw, '*', a->password_raw_len);
     }
+
+    ngx_http_qcc_log_masked_request(r);
 }
 
 
@@ -479,41 +479,39 @@ static u_char *
 ngx_http_qcc_callback_log_handler(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len)
 {
-    u_char                    *last;
+    u_char                    *p;
+    size_t                     need;
+    ngx_table_elt_t           *host;
     ngx_http_core_srv_conf_t  *cscf;
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+    host = r->headers_in.host;
 
-    last = buf + len;
+    need = sizeof(", server: , request: \" \"") - 1 + cscf->server_name.len
+           + r->method_name.len + r->uri.len
+           + (host ? sizeof(", host: \"\"") - 1 + host->value.len : 0);
 
-    buf = ngx_http_qcc_log_copy(buf, last, ", server: ",
-                                sizeof(", server: ") - 1);
-    buf = ngx_http_qcc_log_copy(buf, last, cscf->server_name.data,
-                                cscf->server_name.len);
-    buf = ngx_http_qcc_log_copy(buf, last, ", request: \"",
-                                sizeof(", request: \"") - 1);
-    buf = ngx_http_qcc_log_copy(buf, last, r->method_name.data,
-                                r->method_name.len);
-    buf = ngx_http_qcc_log_copy(buf, last, " ", 1);
-    buf = ngx_http_qcc_log_copy(buf, last, r->uri.data, r->uri.len);
-    buf = ngx_http_qcc_log_copy(buf, last, "\"", 1);
-
-    if (r->headers_in.host) {
-        buf = ngx_http_qcc_log_copy(buf, last, ", host: \"",
-                                    sizeof(", host: \"") - 1);
-        buf = ngx_http_qcc_log_copy(buf, last, r->headers_in.host->value.data,
-                                    r->headers_in.host->value.len);
-        buf = ngx_http_qcc_log_copy(buf, last, "\"", 1);
+    if (need > len) {
+        /* a long Host or path: formatted, cut where the line ends */
+        return ngx_snprintf(buf, len, ", server: %V, request: \"%V %V\"",
+                            &cscf->server_name, &r->method_name, &r->uri);
     }
 
-    return buf;
-}
+    p = ngx_cpymem(buf, ", server: ", sizeof(", server: ") - 1);
+    p = ngx_cpymem(p, cscf->server_name.data, cscf->server_name.len);
+    p = ngx_cpymem(p, ", request: \"", sizeof(", request: \"") - 1);
+    p = ngx_cpymem(p, r->method_name.data, r->method_name.len);
+    *p++ = ' ';
+    p = ngx_cpymem(p, r->uri.data, r->uri.len);
+    *p++ = '"';
 
+    if (host) {
+        p = ngx_cpymem(p, ", host: \"", sizeof(", host: \"") - 1);
+        p = ngx_cpymem(p, host->value.data, host->value.len);
+        *p++ = '"';
+    }
 
-static u_char *
-ngx_http_qcc_log_copy(u_char *buf, u_char *last, const void *src, size_t n)
-{
-    return ngx_cpymem(buf, src, ngx_min(n, (size_t) (last - buf)));
+    return p;
 }
 
 

@@ -3,16 +3,89 @@
  * into its debug lines while parsing, before any handler runs, and adds
  * it to every error line of a request; the access log's $request holds
  * it too.  So: the callback masks the password in the request's own
- * buffer once it has read it, and file error logs get a writer that
- * masks any line before it is written.
+ * buffer once it has read it, file error logs get a writer that masks
+ * any line before it is written, and where callbacks are served the log
+ * phase masks every request line first, for the requests nginx ends
+ * before the callback runs (a duplicate Host, a header too large).
  */
 
 #include "ngx_http_qcc_module.h"
 #include "qcc_redact.h"
 
 
+static ngx_int_t ngx_http_qcc_log_mask_handler(ngx_http_request_t *r);
 static void ngx_http_qcc_log_writer(ngx_log_t *log, ngx_uint_t level,
     u_char *buf, size_t len);
+
+
+/* the request masked last, told apart from a later one at its address */
+static ngx_http_request_t  *ngx_http_qcc_log_masked;
+static ngx_atomic_uint_t    ngx_http_qcc_log_masked_number;
+
+
+/*
+ * The mask goes first in the log phase: the access log's handler, pushed
+ * by a module loaded earlier, is already in it.
+ */
+
+ngx_int_t
+ngx_http_qcc_log_init(ngx_conf_t *cf)
+{
+    ngx_uint_t                  n;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+    n = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts;
+
+    ngx_memmove(&h[1], &h[0], (n - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = ngx_http_qcc_log_mask_handler;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An answered callback masked its line as it read it; a request answered
+ * with a success elsewhere is not a push.  The rest, the errors nginx or
+ * another module gave (a callback refused before its handler ran, by
+ * "deny" say, included), are masked here, but for the request masked
+ * last, which is almost always the refused callback being logged.
+ */
+
+static ngx_int_t
+ngx_http_qcc_log_mask_handler(ngx_http_request_t *r)
+{
+    if (r->headers_out.status && r->headers_out.status < NGX_HTTP_BAD_REQUEST)
+    {
+        return NGX_OK;
+    }
+
+    if (r == ngx_http_qcc_log_masked
+        && r->connection->number == ngx_http_qcc_log_masked_number)
+    {
+        return NGX_OK;
+    }
+
+    ngx_http_qcc_log_mask_request(r);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_qcc_log_masked_request(ngx_http_request_t *r)
+{
+    ngx_http_qcc_log_masked = r;
+    ngx_http_qcc_log_masked_number = r->connection->number;
+}
 
 
 /* Masks the password wherever the request keeps its request line. */
@@ -38,6 +111,8 @@ ngx_http_qcc_log_mask_request(ngx_http_request_t *r)
     {
         (void) qcc_redact(r->unparsed_uri.data, r->unparsed_uri.len);
     }
+
+    ngx_http_qcc_log_masked_request(r);
 }
 
 

@@ -429,10 +429,23 @@ ngx_http_qcc_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_qcc_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_uint_t                  f;
     ngx_http_handler_pt        *h;
+    ngx_http_qcc_main_conf_t   *qmcf;
     ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qcc_module);
+
+    for (f = 0; f < NGX_HTTP_QCC_FEEDS; f++) {
+        if (qmcf->callbacks[f]) {
+            if (ngx_http_qcc_log_init(cf) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            break;
+        }
+    }
 
     /*
      * Signing runs in the precontent phase, after every access check, so

@@ -261,7 +261,9 @@ ngx_int_t ngx_http_qcc_pull_uri(ngx_pool_t *pool, ngx_str_t *pull,
     ngx_str_t *call, ngx_str_t *uri);
 
 /* logs */
+ngx_int_t ngx_http_qcc_log_init(ngx_conf_t *cf);
 void ngx_http_qcc_log_mask_request(ngx_http_request_t *r);
+void ngx_http_qcc_log_masked_request(ngx_http_request_t *r);
 ngx_int_t ngx_http_qcc_log_protect(ngx_array_t *protected, ngx_log_t *log);
 void ngx_http_qcc_log_unprotect(ngx_array_t *protected);
 

@@ -48,6 +48,7 @@ server {
     location = /qcc/callback/risk { qcc_callback dd_risk_mnr;
                                     qcc_callback_max_body 64k; }
     location = /qcc/callback/corp { qcc_callback dd_corp_monitor; }
+    location = /qcc/callback/denied { deny all; qcc_callback dd_risk_mnr; }
     location = /qcc/status { qcc_status; }
 }
 EOC
@@ -214,19 +215,45 @@ $r = $t->get('/qcc/callback/risk?' . cb_args() . '&pad=' . ('x' x 17000));
 is($r->{status}, 414, 'query over 16 KiB: 414');
 like($r->{body}, qr/"status":"414"/, 'query over 16 KiB: JSON');
 
+# a Host too long for the rest of the line: the context is cut, not
+# overrun
+my $long_host = ('h' x 2500) . '.example';
+$r = $t->raw('GET /qcc/callback/risk?' . cb_args(key => 'Wrong')
+             . " HTTP/1.1\r\nHost: $long_host\r\nConnection: close\r\n\r\n");
+is($r->{status}, 403, 'wrong key with a 2.5 KB Host: 403');
+
+# nginx itself refuses a duplicate Host before the callback runs: the
+# access log still gets the request line, masked (the log phase masks
+# first where callbacks are served)
+$r = $t->http(GET => '/qcc/callback/risk?' . cb_args(orderNo => 'DUPHOST1'),
+              headers => [Host => 'other']);
+is($r->{status}, 400, 'a duplicate Host: 400 from nginx');
+
+# "deny" answers before the callback reads anything
+$r = $t->get('/qcc/callback/denied?' . cb_args(orderNo => 'DENIED1'));
+is($r->{status}, 403, 'a denied callback: 403 from nginx');
+
 $s = status();
 is($s->{feeds}{dd_risk_mnr}{queued}, 1, 'refusals queued nothing');
-is($s->{feeds}{dd_risk_mnr}{callbacks}{refused}, scalar(@bad) + 5,
+is($s->{feeds}{dd_risk_mnr}{callbacks}{refused}, scalar(@bad) + 6,
    'refusals counted');
 
 my @warns = grep { /callback refused/ } split /\n/, $t->error_log;
-is(scalar(@warns), scalar(@bad) + 5, 'one warn line per refusal');
+is(scalar(@warns), scalar(@bad) + 6, 'one warn line per refusal');
+ok(!(grep { /hhhhhhhhhh/ } @warns),
+   'the long Host is left out of the line, not copied past its end');
+like($t->access_log, qr/DUPHOST1.*unzipPassword=\*+/,
+     'the duplicate Host request logged with the password masked');
+like($t->access_log, qr/DENIED1.*unzipPassword=\*+/,
+     'the denied request logged with the password masked');
 ok(!(grep { !/\[warn\]/ } @warns), 'refusals logged at warn');
 # the line says where and from whom, not what was sent: no argument of the
 # request, masked or not
-ok(!(grep { !m{, client: 127\.0\.0\.1, server: \S*, request: "(GET|POST|PUT) /qcc/callback/risk", host: "}
+ok(!(grep { !m{, client: 127\.0\.0\.1, server: \S*, request: "(GET|POST|PUT) /qcc/callback/risk"(, host: "|$)}
             } @warns),
    'refusal lines name client, location and host');
+is(scalar(grep { m{request: "GET /qcc/callback/risk"$} } @warns), 1,
+   'the line of the long Host ends after the request');
 ok(!(grep { /orderNo=|downloadUrl=|key=|unzipPassword=|\?/ } @warns),
    'refusal lines hold no argument of the request');
 
