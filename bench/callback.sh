@@ -128,17 +128,11 @@ EOF
 
 # start_gw: a gateway with an empty journal and a fresh zone
 start_gw() {
-    rm -rf "$WORK/journal" "$WORK/nginx.pid"
+    rm -rf "$WORK/journal"
     mkdir -p "$WORK/journal"
     chown "$USER_" "$WORK/journal"
-    "$NGINX" -p "$WORK/" -c "$WORK/nginx.conf" \
-        || die "gateway did not start: $(tail -5 "$WORK/error.log")"
-    for _ in $(seq 100); do
-        [ -s "$WORK/nginx.pid" ] && listening "$GW" && break
-        sleep 0.05
-    done
-    listening "$GW" || die "gateway does not listen on $GW"
-    GW_PID=$(cat "$WORK/nginx.pid")
+    start_nginx gateway "$WORK" "$GW"
+    GW_PID=$NGINX_PID
 }
 
 # --- the callback, as QCC sends it -------------------------------------------

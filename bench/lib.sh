@@ -25,6 +25,22 @@ free_port() {
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# start_nginx NAME DIR PORT: runs $NGINX with prefix DIR and DIR/nginx.conf,
+# waits until its PID file is written and PORT listens; NGINX_PID is then
+# the master's PID.  Dies (the script, not a subshell) if it does not start.
+start_nginx() {
+    local name=$1 dir=$2 port=$3
+    rm -f "$dir/nginx.pid"
+    "$NGINX" -p "$dir/" -c "$dir/nginx.conf" \
+        || die "$name did not start: $(tail -5 "$dir/error.log")"
+    for _ in $(seq 100); do
+        [ -s "$dir/nginx.pid" ] && listening "$port" && break
+        sleep 0.05
+    done
+    listening "$port" || die "$name does not listen on $port"
+    NGINX_PID=$(cat "$dir/nginx.pid")
+}
+
 # temp_paths DIR: the *_temp_path directives of an nginx under DIR
 temp_paths() {
     local t

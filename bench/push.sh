@@ -138,20 +138,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 
-# start_nginx NAME PORT: runs $WORK/NAME/nginx.conf, prints the master's PID.
-start_nginx() {
-    local name=$1 port=$2 dir=$WORK/$1
-    rm -f "$dir/nginx.pid"
-    "$NGINX" -p "$dir/" -c "$dir/nginx.conf" \
-        || die "$name did not start: $(tail -5 "$dir/error.log")"
-    for _ in $(seq 100); do
-        [ -s "$dir/nginx.pid" ] && listening "$port" && break
-        sleep 0.05
-    done
-    listening "$port" || die "$name does not listen on $port"
-    cat "$dir/nginx.pid"
-}
-
 
 rm -rf "$WORK"
 mkdir -p "$WORK/upstream" "$WORK/app" "$WORK/gateway" "$WORK/mock/files"
@@ -240,8 +226,10 @@ $(temp_paths "$WORK/app")
 }
 EOF
 
-PIDS+=("$(start_nginx upstream "$UP")")
-PIDS+=("$(start_nginx app "$APP")")
+start_nginx upstream "$WORK/upstream" "$UP"
+PIDS+=("$NGINX_PID")
+start_nginx app "$WORK/app" "$APP"
+PIDS+=("$NGINX_PID")
 if [ -n "$REMOTE_NICE" ]; then
     for p in $(pgrep -P "${PIDS[-1]}") "${PIDS[-1]}"; do
         renice -n "$REMOTE_NICE" -p "$p" >/dev/null
@@ -332,7 +320,8 @@ gw_start() {
     rm -rf "$GWD/journal" "$GWD/spool" "$GWD/tmp" "$GWD/callback.log"
     mkdir -p "$GWD/journal" "$GWD/spool" "$GWD/tmp"
     chown "$USER_" "$GWD/journal" "$GWD/spool" "$GWD/tmp"
-    GW_PID=$(start_nginx gateway "$GW") && [ -n "$GW_PID" ] || die "gateway did not start"
+    start_nginx gateway "$GWD" "$GW"
+    GW_PID=$NGINX_PID
     if [ -n "$POOL_NICE" ]; then
         # an experiment: the workers' threads but the event loop niced
         local w t

@@ -75,15 +75,8 @@ trap 'exit 143' TERM
 
 # start NAME PORT: runs $WORK/NAME/nginx.conf, records the master's PID.
 start() {
-    local name=$1 port=$2 dir=$WORK/$1
-    "$NGINX" -p "$dir/" -c "$dir/nginx.conf" \
-        || die "$name did not start: $(tail -5 "$dir/error.log")"
-    for _ in $(seq 100); do
-        [ -s "$dir/nginx.pid" ] && listening "$port" && break
-        sleep 0.05
-    done
-    listening "$port" || die "$name does not listen on $port"
-    PIDS+=("$(cat "$dir/nginx.pid")")
+    start_nginx "$1" "$WORK/$1" "$2"
+    PIDS+=("$NGINX_PID")
 }
 
 rm -rf "$WORK"
