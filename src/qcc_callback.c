@@ -101,30 +101,14 @@ static const signed char  qcc_callback_hexval[256] = {
 };
 
 
-/* the bytes unescape() does more with than copy: '%', and '+' if asked */
+/*
+ * The bytes unescape() does more with than copy: '%' (1) always, and '+'
+ * (2) where it stands for a space.
+ */
 static const unsigned char  qcc_callback_special[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-};
-
-static const unsigned char  qcc_callback_special_plus[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -158,8 +142,8 @@ qcc_callback_unescape(const unsigned char *src, size_t len,
     unsigned char *dst, unsigned flags)
 {
     int                   hi, lo;
-    unsigned char         c, *d;
-    const unsigned char  *p, *end, *special;
+    unsigned char         c, *d, mask;
+    const unsigned char  *p, *end;
 
     p = src;
     end = src + len;
@@ -185,13 +169,12 @@ qcc_callback_unescape(const unsigned char *src, size_t len,
     }
 
     /* a byte is copied as it is, unless the table says '%' or '+' */
-    special = (flags & QCC_CALLBACK_PLUS_SPACE) ? qcc_callback_special_plus
-                                                : qcc_callback_special;
+    mask = (flags & QCC_CALLBACK_PLUS_SPACE) ? 3 : 1;
 
     while (p < end) {
         c = *p++;
 
-        if (special[c]) {
+        if (qcc_callback_special[c] & mask) {
             if (c == '+') {
                 c = ' ';
 
