@@ -737,35 +737,6 @@ qcc_journal_order_records(const qcc_journal_order_t *o,
 /* --- files --------------------------------------------------------------- */
 
 
-static int
-qcc_journal_write_all(int fd, const unsigned char *buf, size_t len)
-{
-    ssize_t  n;
-
-    while (len) {
-        n = write(fd, buf, len);
-
-        if (n == -1) {
-            if (errno == EINTR) {
-                continue;
-            }
-
-            return -1;
-        }
-
-        if (n == 0) {
-            errno = EIO;
-            return -1;
-        }
-
-        buf += n;
-        len -= (size_t) n;
-    }
-
-    return 0;
-}
-
-
 /* fsync()s the directory of path, so a new name in it is durable. */
 static int
 qcc_journal_sync_dir(const char *path)
@@ -1132,7 +1103,7 @@ qcc_journal_compact(const char *path, qcc_journal_next_pt next,
     int                rc, fd, n;
     char               tmp[PATH_MAX];
     size_t             used, len;
-    uint64_t           s;
+    uint64_t           s, off;
     qcc_journal_rec_t  rec;
     unsigned char      buf[QCC_JOURNAL_COMPACT_BUF];
 
@@ -1157,6 +1128,7 @@ qcc_journal_compact(const char *path, qcc_journal_next_pt next,
 
     s = *seq;
     used = 0;
+    off = 0;
 
     for ( ;; ) {
         memset(&rec, 0, sizeof(qcc_journal_rec_t));
@@ -1177,10 +1149,11 @@ qcc_journal_compact(const char *path, qcc_journal_next_pt next,
         rc = qcc_journal_encode(&rec, buf + used, sizeof(buf) - used, &len);
 
         if (rc == QCC_JOURNAL_NOSPACE) {
-            if (qcc_journal_write_all(fd, buf, used) == -1) {
+            if (qcc_journal_pwrite_all(fd, buf, used, off) == -1) {
                 goto failed;
             }
 
+            off += used;
             used = 0;
             rc = qcc_journal_encode(&rec, buf, sizeof(buf), &len);
         }
@@ -1196,7 +1169,7 @@ qcc_journal_compact(const char *path, qcc_journal_next_pt next,
         s++;
     }
 
-    if ((used && qcc_journal_write_all(fd, buf, used) == -1)
+    if ((used && qcc_journal_pwrite_all(fd, buf, used, off) == -1)
         || fsync(fd) == -1)
     {
         goto failed;
