@@ -5,8 +5,8 @@
  * it too.  So: the callback masks the password in the request's own
  * buffer once it has read it, file error logs get a writer that masks
  * any line before it is written, and where callbacks are served the log
- * phase masks every request line first, for the requests nginx ends
- * before the callback runs (a duplicate Host, a header too large).
+ * phase masks, before the access log runs, a request answered with an
+ * error before the callback read it (a duplicate Host, a "deny").
  */
 
 #include "ngx_http_qcc_module.h"
