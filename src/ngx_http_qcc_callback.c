@@ -438,11 +438,13 @@ ngx_http_qcc_callback_refuse(ngx_http_request_t *r, ngx_uint_t feed,
     if (status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
         log_handler = r->log_handler;
         r->log_handler = ngx_http_qcc_callback_log_handler;
+        ngx_http_qcc_log_batch_start();
 
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "qcc: %V callback refused with %s: %s",
                       &ngx_http_qcc_feed_names[feed], json_status, reason);
 
+        ngx_http_qcc_log_batch_end();
         r->log_handler = log_handler;
 
         ngx_http_qcc_callback_count(r, feed, NGX_HTTP_QCC_CB_REFUSED);

@@ -7,6 +7,12 @@
  * any line before it is written, and where callbacks are served the log
  * phase masks, before the access log runs, a request answered with an
  * error before the callback read it (a duplicate Host, a "deny").
+ *
+ * Refusal lines are written in batches: a flood of forged callbacks
+ * would otherwise cost a write() each.  A batch is written before any
+ * other line goes to its file, when its buffer is full, at the end of
+ * the event loop's turn and at exit, so a file's lines keep their order
+ * and none waits past the turn that logged it.
  */
 
 #include "ngx_http_qcc_module.h"
@@ -16,11 +22,26 @@
 static ngx_int_t ngx_http_qcc_log_mask_handler(ngx_http_request_t *r);
 static void ngx_http_qcc_log_writer(ngx_log_t *log, ngx_uint_t level,
     u_char *buf, size_t len);
+static void ngx_http_qcc_log_write(ngx_log_t *log, u_char *buf, size_t len);
+static void ngx_http_qcc_log_flush_handler(ngx_event_t *ev);
 
 
 /* the request masked last, told apart from a later one at its address */
 static ngx_http_request_t  *ngx_http_qcc_log_masked;
 static ngx_atomic_uint_t    ngx_http_qcc_log_masked_number;
+
+
+#define NGX_HTTP_QCC_LOG_BATCH  8192
+
+/* the batch: lines of one log's file, waiting for one write() */
+static ngx_uint_t           ngx_http_qcc_log_batching;
+static ngx_log_t           *ngx_http_qcc_log_batch_log;
+static size_t               ngx_http_qcc_log_batch_len;
+static u_char               ngx_http_qcc_log_batch[NGX_HTTP_QCC_LOG_BATCH];
+static ngx_event_t          ngx_http_qcc_log_flush_event;
+#if (NGX_THREADS)
+static pthread_t            ngx_http_qcc_log_loop;
+#endif
 
 
 /*
@@ -167,13 +188,107 @@ ngx_http_qcc_log_unprotect(ngx_array_t *protected)
 }
 
 
+/*
+ * Lines logged between ngx_http_qcc_log_batch_start() and _end() join the
+ * batch; only the event loop logs them and writes the batch, so no lock.
+ */
+
+void
+ngx_http_qcc_log_init_process(void)
+{
+#if (NGX_THREADS)
+    ngx_http_qcc_log_loop = pthread_self();
+#endif
+}
+
+
+void
+ngx_http_qcc_log_batch_start(void)
+{
+    ngx_http_qcc_log_batching = 1;
+}
+
+
+void
+ngx_http_qcc_log_batch_end(void)
+{
+    ngx_http_qcc_log_batching = 0;
+}
+
+
+void
+ngx_http_qcc_log_flush(void)
+{
+    size_t      len;
+    ngx_log_t  *log;
+
+    log = ngx_http_qcc_log_batch_log;
+    len = ngx_http_qcc_log_batch_len;
+
+    if (len == 0) {
+        return;
+    }
+
+    ngx_http_qcc_log_batch_len = 0;
+
+    ngx_http_qcc_log_write(log, ngx_http_qcc_log_batch, len);
+}
+
+
 static void
 ngx_http_qcc_log_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf,
     size_t len)
 {
-    ssize_t  n;
+    ngx_event_t  *ev;
 
     (void) qcc_redact(buf, len);
+
+#if (NGX_THREADS)
+    if (!pthread_equal(pthread_self(), ngx_http_qcc_log_loop)) {
+        /* a pool thread's line: the batch is the event loop's */
+        ngx_http_qcc_log_write(log, buf, len);
+        return;
+    }
+#endif
+
+    if (ngx_http_qcc_log_batch_len
+        && (!ngx_http_qcc_log_batching
+            || ngx_http_qcc_log_batch_log->file != log->file
+            || ngx_http_qcc_log_batch_len + len > NGX_HTTP_QCC_LOG_BATCH))
+    {
+        ngx_http_qcc_log_flush();
+    }
+
+    if (!ngx_http_qcc_log_batching || len > NGX_HTTP_QCC_LOG_BATCH) {
+        ngx_http_qcc_log_write(log, buf, len);
+        return;
+    }
+
+    ngx_http_qcc_log_batch_log = log;
+    ngx_memcpy(ngx_http_qcc_log_batch + ngx_http_qcc_log_batch_len, buf, len);
+    ngx_http_qcc_log_batch_len += len;
+
+    ev = &ngx_http_qcc_log_flush_event;
+
+    if (!ev->posted) {
+        ev->handler = ngx_http_qcc_log_flush_handler;
+        ev->log = ngx_cycle->log;
+        ngx_post_event(ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_qcc_log_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_qcc_log_flush();
+}
+
+
+static void
+ngx_http_qcc_log_write(ngx_log_t *log, u_char *buf, size_t len)
+{
+    ssize_t  n;
 
     if (log->file == NULL || log->file->fd == NGX_INVALID_FILE
         || ngx_time() == log->disk_full_time)

@@ -818,6 +818,8 @@ ngx_http_qcc_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_qcc_init_process(ngx_cycle_t *cycle)
 {
+    ngx_http_qcc_log_init_process();
+
     if (ngx_http_qcc_journal_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -859,6 +861,8 @@ ngx_http_qcc_exit(ngx_cycle_t *cycle)
     ngx_http_qcc_main_conf_t  *qmcf;
 
     qmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_qcc_module);
+
+    ngx_http_qcc_log_flush();
 
     if (qmcf) {
         ngx_http_qcc_log_unprotect(qmcf->protected_logs);

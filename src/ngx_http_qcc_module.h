@@ -266,6 +266,10 @@ void ngx_http_qcc_log_mask_request(ngx_http_request_t *r);
 void ngx_http_qcc_log_masked_request(ngx_http_request_t *r);
 ngx_int_t ngx_http_qcc_log_protect(ngx_array_t *protected, ngx_log_t *log);
 void ngx_http_qcc_log_unprotect(ngx_array_t *protected);
+void ngx_http_qcc_log_init_process(void);
+void ngx_http_qcc_log_batch_start(void);
+void ngx_http_qcc_log_batch_end(void);
+void ngx_http_qcc_log_flush(void);
 
 /* responses */
 ngx_int_t ngx_http_qcc_send_json(ngx_http_request_t *r, ngx_uint_t status,
