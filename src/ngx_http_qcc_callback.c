@@ -433,25 +433,35 @@ ngx_http_qcc_callback_refuse(ngx_http_request_t *r, ngx_uint_t feed,
 {
     u_char                   *body, *p;
     size_t                    status_len, reason_len;
+    ngx_str_t                *name;
     ngx_http_log_handler_pt   log_handler;
+    u_char                    msg[NGX_MAX_ERROR_STR];
+
+    status_len = ngx_strlen(json_status);
+    reason_len = ngx_strlen(reason);
 
     if (status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        name = &ngx_http_qcc_feed_names[feed];
+
+        /* "qcc: %V callback refused with %s: %s", the texts short */
+        p = ngx_cpymem(msg, "qcc: ", sizeof("qcc: ") - 1);
+        p = ngx_cpymem(p, name->data, name->len);
+        p = ngx_cpymem(p, " callback refused with ",
+                       sizeof(" callback refused with ") - 1);
+        p = ngx_cpymem(p, json_status, status_len);
+        *p++ = ':';
+        *p++ = ' ';
+        p = ngx_cpymem(p, reason, reason_len);
+
         log_handler = r->log_handler;
         r->log_handler = ngx_http_qcc_callback_log_handler;
-        ngx_http_qcc_log_batch_start();
 
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "qcc: %V callback refused with %s: %s",
-                      &ngx_http_qcc_feed_names[feed], json_status, reason);
+        ngx_http_qcc_log_warn(r->connection->log, msg, p - msg);
 
-        ngx_http_qcc_log_batch_end();
         r->log_handler = log_handler;
 
         ngx_http_qcc_callback_count(r, feed, NGX_HTTP_QCC_CB_REFUSED);
     }
-
-    status_len = ngx_strlen(json_status);
-    reason_len = ngx_strlen(reason);
 
     body = ngx_pnalloc(r->pool,
                        sizeof("{\"status\":\"\",\"msg\":\"\"}") - 1

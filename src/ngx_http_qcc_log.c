@@ -8,11 +8,12 @@
  * phase masks, before the access log runs, a request answered with an
  * error before the callback read it (a duplicate Host, a "deny").
  *
- * Refusal lines are written in batches: a flood of forged callbacks
- * would otherwise cost a write() each.  A batch is written before any
- * other line goes to its file, when its buffer is full, at the end of
- * the event loop's turn and at exit, so a file's lines keep their order
- * and none waits past the turn that logged it.
+ * Refusal lines are cheap, as a flood of forged callbacks drives them:
+ * ngx_http_qcc_log_warn() copies the line rather than formatting it, and
+ * writes it in batches.  A batch is written before any other line goes
+ * to its file, when its buffer is full, at the end of the event loop's
+ * turn and at exit, so a file's lines keep their order and none waits
+ * past the turn that logged it.
  */
 
 #include "ngx_http_qcc_module.h"
@@ -42,6 +43,11 @@ static ngx_event_t          ngx_http_qcc_log_flush_event;
 #if (NGX_THREADS)
 static pthread_t            ngx_http_qcc_log_loop;
 #endif
+
+/* " [warn] PID#TID: " of this process's event loop */
+static u_char               ngx_http_qcc_log_prefix[NGX_INT64_LEN * 2
+                                                    + sizeof(" [warn] #: ")];
+static size_t               ngx_http_qcc_log_prefix_len;
 
 
 /*
@@ -189,29 +195,99 @@ ngx_http_qcc_log_unprotect(ngx_array_t *protected)
 
 
 /*
- * Lines logged between ngx_http_qcc_log_batch_start() and _end() join the
- * batch; only the event loop logs them and writes the batch, so no lock.
+ * Lines of ngx_http_qcc_log_warn() join the batch; only the event loop
+ * logs them and writes the batch, so no lock.
  */
 
 void
 ngx_http_qcc_log_init_process(void)
 {
+    u_char  *p;
+
 #if (NGX_THREADS)
     ngx_http_qcc_log_loop = pthread_self();
 #endif
+
+    p = ngx_sprintf(ngx_http_qcc_log_prefix, " [warn] %P#" NGX_TID_T_FMT ": ",
+                    ngx_log_pid, ngx_log_tid);
+
+    ngx_http_qcc_log_prefix_len = p - ngx_http_qcc_log_prefix;
 }
 
 
+/*
+ * A warn line of the event loop, as ngx_log_error() writes it, down the
+ * same chain of logs, but copied where nginx formats: the time, the
+ * level and the process's ids (nginx makes a gettid() for each line)
+ * come ready, and the message comes whole.  File logs batch it.
+ */
+
 void
-ngx_http_qcc_log_batch_start(void)
+ngx_http_qcc_log_warn(ngx_log_t *log, u_char *msg, size_t len)
 {
+    u_char      *p, *last;
+    ssize_t      n;
+    ngx_uint_t   debug_connection;
+    u_char       errstr[NGX_MAX_ERROR_STR];
+
+    if (log->log_level < NGX_LOG_WARN) {
+        return;
+    }
+
+    if (ngx_http_qcc_log_prefix_len == 0) {
+        /* not a worker's event loop (nginx -t, say) */
+        ngx_log_error(NGX_LOG_WARN, log, 0, "%*s", len, msg);
+        return;
+    }
+
+    last = errstr + NGX_MAX_ERROR_STR;
+
+    p = ngx_cpymem(errstr, ngx_cached_err_log_time.data,
+                   ngx_cached_err_log_time.len);
+    p = ngx_cpymem(p, ngx_http_qcc_log_prefix, ngx_http_qcc_log_prefix_len);
+
+    if (log->connection) {
+        p = ngx_sprintf(p, "*%uA ", log->connection);
+    }
+
+    p = ngx_cpymem(p, msg, ngx_min(len, (size_t) (last - p)));
+
+    if (log->handler && p < last) {
+        p = log->handler(log, p, last - p);
+    }
+
+    if (p > last - NGX_LINEFEED_SIZE) {
+        p = last - NGX_LINEFEED_SIZE;
+    }
+
+    ngx_linefeed(p);
+
+    debug_connection = (log->log_level & NGX_LOG_DEBUG_CONNECTION) != 0;
+
     ngx_http_qcc_log_batching = 1;
-}
 
+    for ( /* void */ ; log; log = log->next) {
 
-void
-ngx_http_qcc_log_batch_end(void)
-{
+        if (log->log_level < NGX_LOG_WARN && !debug_connection) {
+            break;
+        }
+
+        if (log->writer) {
+            log->writer(log, NGX_LOG_WARN, errstr, p - errstr);
+            continue;
+        }
+
+        if (ngx_time() == log->disk_full_time) {
+            continue;
+        }
+
+        n = ngx_write_fd(log->file->fd, errstr, p - errstr);
+
+        if (n == -1 && ngx_errno == NGX_ENOSPC) {
+            log->disk_full_time = ngx_time();
+        }
+    }
+
     ngx_http_qcc_log_batching = 0;
 }
 

@@ -267,8 +267,7 @@ void ngx_http_qcc_log_masked_request(ngx_http_request_t *r);
 ngx_int_t ngx_http_qcc_log_protect(ngx_array_t *protected, ngx_log_t *log);
 void ngx_http_qcc_log_unprotect(ngx_array_t *protected);
 void ngx_http_qcc_log_init_process(void);
-void ngx_http_qcc_log_batch_start(void);
-void ngx_http_qcc_log_batch_end(void);
+void ngx_http_qcc_log_warn(ngx_log_t *log, u_char *msg, size_t len);
 void ngx_http_qcc_log_flush(void);
 
 /* responses */

@@ -797,11 +797,14 @@ qcc_callback_parse(const unsigned char *in, size_t len,
         eq = memchr(arg, '=', amp - arg);
         name_len = (eq ? eq : amp) - arg;
 
-        if (memchr(arg, '%', name_len) == NULL) {
-            /* as it is: '+' would decode to a space, in no known name */
-            k = qcc_callback_find_arg(arg, name_len);
+        /*
+         * As it is first: a known name is letters only, so one that
+         * matches has nothing to decode ('+' would be a space, in no
+         * known name), and one with a '%' does not match.
+         */
+        k = qcc_callback_find_arg(arg, name_len);
 
-        } else {
+        if (k < 0 && memchr(arg, '%', name_len) != NULL) {
             /* a longer name cannot decode to a known one: only checked */
             n = qcc_callback_unescape(arg, name_len,
                                       name_len <= sizeof(name) ? name : NULL,

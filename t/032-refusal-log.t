@@ -121,6 +121,16 @@ ok(defined $w && $w <= 20 + 2,
    'their lines took at most two write() calls beside the 20 answers')
     or diag("write calls: $w");
 is(scalar(refusal_lines()), 20, 'twenty warn lines');
+# written by the module, in nginx's own form: the time, the level, the
+# worker's pid and thread id (its event loop's), the connection
+my $text = quotemeta('qcc: dd_risk_mnr callback refused with 403: '
+    . 'key invalid, client: 127.0.0.1, server: , '
+    . 'request: "GET /qcc/callback/risk", host: "localhost"');
+my $time = qr{\d{4}/\d\d/\d\d \d\d:\d\d:\d\d};
+my $form = qr{^$time \[warn\] $worker#$worker: \*\d+ $text$};
+ok(!(grep { !/$form/ } refusal_lines()),
+   'each line as ngx_log_error() writes it')
+    or diag((refusal_lines())[0]);
 hang_up(@c);
 
 # --- a batch is written before any other line of the turn --------------------
