@@ -1,7 +1,7 @@
 # Reliability: the module under ASan+UBSan and valgrind, fault injection,
 # reloads under load, secret hygiene (README "Reliability").
 #
-#   make reliability-quick   inside `make test` (about a minute)
+#   make reliability-quick   inside `make test` (about two minutes)
 #   make reliability         the long runs: the whole prove suite against
 #                            the ASan+UBSan module and under valgrind,
 #                            20 kill -9 trials, reloads under wrk, slowloris
@@ -29,7 +29,8 @@ ASAN_ENV    := QCC_SAN_PRELOAD="$(strip $(ASAN_LIBS))" \
                UBSAN_OPTIONS=print_stacktrace=1 \
                TEST_QCC_MODULE=$(CURDIR)/$(ASAN_SO)
 
-.PHONY: asan-module prove-asan prove-valgrind reliability-quick \
+.PHONY: asan-module prove-asan prove-asan-quick prove-valgrind \
+        reliability-quick \
         reliability fault-long fuzz-long secrets-check
 
 asan-module: $(ASAN_SO)
@@ -98,9 +99,18 @@ secrets-check: all
 	         [ -n "$(SECRETS_ALLOW_FAIL)" ] || exit 1; }
 	t/bin/secrets-scan $(SECRETS_DIR)
 
-# Part of `make test` (the lead adds it there): about a minute.  The quick
-# forms of the fault tests (t/080-085) run in `make prove` itself.
-reliability-quick: secrets-check
+# The tests of the edge's hot paths against the ASan+UBSan module, in
+# `make test`: the callback, the queue, the refusal's batched log lines
+# (whose use of a freed connection log only ASan shows), the fetch.
+ASAN_QUICK_TESTS ?= t/030-callback.t t/031-queue.t t/032-refusal-log.t \
+                    t/060-fetch.t
+
+prove-asan-quick: all $(ASAN_SO)
+	$(ASAN_ENV) prove -I t/lib $(ASAN_QUICK_TESTS)
+
+# Part of `make test` (the lead adds it there): about two minutes.  The
+# quick forms of the fault tests (t/080-085) run in `make prove` itself.
+reliability-quick: secrets-check prove-asan-quick
 
 # The long runs, figures in build/reliability/figures.txt (the README's
 # Reliability table): 20 kill -9 trials of 200 pushes, reloads during a

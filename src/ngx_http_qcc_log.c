@@ -34,9 +34,14 @@ static ngx_atomic_uint_t    ngx_http_qcc_log_masked_number;
 
 #define NGX_HTTP_QCC_LOG_BATCH  8192
 
-/* the batch: lines of one log's file, waiting for one write() */
+/*
+ * The batch: lines for one file, waiting for one write().  It keeps the
+ * file, the cycle's, not the log that wrote to it: that may be a
+ * connection's, gone with the connection before the batch is written.
+ */
 static ngx_uint_t           ngx_http_qcc_log_batching;
-static ngx_log_t           *ngx_http_qcc_log_batch_log;
+static ngx_open_file_t     *ngx_http_qcc_log_batch_file;
+static time_t               ngx_http_qcc_log_batch_disk_full;
 static size_t               ngx_http_qcc_log_batch_len;
 static u_char               ngx_http_qcc_log_batch[NGX_HTTP_QCC_LOG_BATCH];
 static ngx_event_t          ngx_http_qcc_log_flush_event;
@@ -295,10 +300,11 @@ ngx_http_qcc_log_warn(ngx_log_t *log, u_char *msg, size_t len)
 void
 ngx_http_qcc_log_flush(void)
 {
-    size_t      len;
-    ngx_log_t  *log;
+    size_t            len;
+    ssize_t           n;
+    ngx_open_file_t  *file;
 
-    log = ngx_http_qcc_log_batch_log;
+    file = ngx_http_qcc_log_batch_file;
     len = ngx_http_qcc_log_batch_len;
 
     if (len == 0) {
@@ -307,7 +313,17 @@ ngx_http_qcc_log_flush(void)
 
     ngx_http_qcc_log_batch_len = 0;
 
-    ngx_http_qcc_log_write(log, ngx_http_qcc_log_batch, len);
+    if (file->fd == NGX_INVALID_FILE
+        || ngx_time() == ngx_http_qcc_log_batch_disk_full)
+    {
+        return;
+    }
+
+    n = ngx_write_fd(file->fd, ngx_http_qcc_log_batch, len);
+
+    if (n == -1 && ngx_errno == NGX_ENOSPC) {
+        ngx_http_qcc_log_batch_disk_full = ngx_time();
+    }
 }
 
 
@@ -329,18 +345,20 @@ ngx_http_qcc_log_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf,
 
     if (ngx_http_qcc_log_batch_len
         && (!ngx_http_qcc_log_batching
-            || ngx_http_qcc_log_batch_log->file != log->file
+            || ngx_http_qcc_log_batch_file != log->file
             || ngx_http_qcc_log_batch_len + len > NGX_HTTP_QCC_LOG_BATCH))
     {
         ngx_http_qcc_log_flush();
     }
 
-    if (!ngx_http_qcc_log_batching || len > NGX_HTTP_QCC_LOG_BATCH) {
+    if (!ngx_http_qcc_log_batching || len > NGX_HTTP_QCC_LOG_BATCH
+        || log->file == NULL)
+    {
         ngx_http_qcc_log_write(log, buf, len);
         return;
     }
 
-    ngx_http_qcc_log_batch_log = log;
+    ngx_http_qcc_log_batch_file = log->file;
     ngx_memcpy(ngx_http_qcc_log_batch + ngx_http_qcc_log_batch_len, buf, len);
     ngx_http_qcc_log_batch_len += len;
 
