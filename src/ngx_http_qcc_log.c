@@ -23,7 +23,8 @@
 static ngx_int_t ngx_http_qcc_log_mask_handler(ngx_http_request_t *r);
 static void ngx_http_qcc_log_writer(ngx_log_t *log, ngx_uint_t level,
     u_char *buf, size_t len);
-static void ngx_http_qcc_log_write(ngx_log_t *log, u_char *buf, size_t len);
+static void ngx_http_qcc_log_write(ngx_open_file_t *file, time_t *disk_full,
+    u_char *buf, size_t len);
 static void ngx_http_qcc_log_flush_handler(ngx_event_t *ev);
 
 
@@ -231,7 +232,6 @@ void
 ngx_http_qcc_log_warn(ngx_log_t *log, u_char *msg, size_t len)
 {
     u_char      *p, *last;
-    ssize_t      n;
     ngx_uint_t   debug_connection;
     u_char       errstr[NGX_MAX_ERROR_STR];
 
@@ -282,15 +282,8 @@ ngx_http_qcc_log_warn(ngx_log_t *log, u_char *msg, size_t len)
             continue;
         }
 
-        if (ngx_time() == log->disk_full_time) {
-            continue;
-        }
-
-        n = ngx_write_fd(log->file->fd, errstr, p - errstr);
-
-        if (n == -1 && ngx_errno == NGX_ENOSPC) {
-            log->disk_full_time = ngx_time();
-        }
+        ngx_http_qcc_log_write(log->file, &log->disk_full_time, errstr,
+                               p - errstr);
     }
 
     ngx_http_qcc_log_batching = 0;
@@ -300,11 +293,8 @@ ngx_http_qcc_log_warn(ngx_log_t *log, u_char *msg, size_t len)
 void
 ngx_http_qcc_log_flush(void)
 {
-    size_t            len;
-    ssize_t           n;
-    ngx_open_file_t  *file;
+    size_t  len;
 
-    file = ngx_http_qcc_log_batch_file;
     len = ngx_http_qcc_log_batch_len;
 
     if (len == 0) {
@@ -313,17 +303,9 @@ ngx_http_qcc_log_flush(void)
 
     ngx_http_qcc_log_batch_len = 0;
 
-    if (file->fd == NGX_INVALID_FILE
-        || ngx_time() == ngx_http_qcc_log_batch_disk_full)
-    {
-        return;
-    }
-
-    n = ngx_write_fd(file->fd, ngx_http_qcc_log_batch, len);
-
-    if (n == -1 && ngx_errno == NGX_ENOSPC) {
-        ngx_http_qcc_log_batch_disk_full = ngx_time();
-    }
+    ngx_http_qcc_log_write(ngx_http_qcc_log_batch_file,
+                           &ngx_http_qcc_log_batch_disk_full,
+                           ngx_http_qcc_log_batch, len);
 }
 
 
@@ -338,7 +320,7 @@ ngx_http_qcc_log_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf,
 #if (NGX_THREADS)
     if (!pthread_equal(pthread_self(), ngx_http_qcc_log_loop)) {
         /* a pool thread's line: the batch is the event loop's */
-        ngx_http_qcc_log_write(log, buf, len);
+        ngx_http_qcc_log_write(log->file, &log->disk_full_time, buf, len);
         return;
     }
 #endif
@@ -354,7 +336,7 @@ ngx_http_qcc_log_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf,
     if (!ngx_http_qcc_log_batching || len > NGX_HTTP_QCC_LOG_BATCH
         || log->file == NULL)
     {
-        ngx_http_qcc_log_write(log, buf, len);
+        ngx_http_qcc_log_write(log->file, &log->disk_full_time, buf, len);
         return;
     }
 
@@ -379,20 +361,23 @@ ngx_http_qcc_log_flush_handler(ngx_event_t *ev)
 }
 
 
+/* as nginx writes a file log: nothing for a second after ENOSPC */
+
 static void
-ngx_http_qcc_log_write(ngx_log_t *log, u_char *buf, size_t len)
+ngx_http_qcc_log_write(ngx_open_file_t *file, time_t *disk_full, u_char *buf,
+    size_t len)
 {
     ssize_t  n;
 
-    if (log->file == NULL || log->file->fd == NGX_INVALID_FILE
-        || ngx_time() == log->disk_full_time)
+    if (file == NULL || file->fd == NGX_INVALID_FILE
+        || ngx_time() == *disk_full)
     {
         return;
     }
 
-    n = ngx_write_fd(log->file->fd, buf, len);
+    n = ngx_write_fd(file->fd, buf, len);
 
     if (n == -1 && ngx_errno == NGX_ENOSPC) {
-        log->disk_full_time = ngx_time();
+        *disk_full = ngx_time();
     }
 }
