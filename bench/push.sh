@@ -59,7 +59,11 @@
 # location, e.g. 'aio threads;'), BENCH_GW_CONF (unset; directives added
 # to the gateway's main context, e.g. 'worker_priority -5;'),
 # BENCH_REMOTE_NICE (unset; N: the mock and the app, which stand for
-# machines elsewhere, run at nice N).
+# machines elsewhere, run at nice N), BENCH_LOOP_CPU and BENCH_OTHER_CPU
+# (unset; both or neither: an experiment, the CPUs split with taskset:
+# the gateway's event loop, the probe and the signed route's upstream on
+# BENCH_LOOP_CPU, the gateway's pool threads, the mock and the app on
+# BENCH_OTHER_CPU).
 # Everything listens on 127.0.0.1 or a unix socket and
 # is stopped by PID at the end.
 
@@ -99,6 +103,9 @@ DELIVER_CONF=${BENCH_DELIVER_CONF:-}
 GW_CONF=${BENCH_GW_CONF:-}
 # nice value for the mock and the app, which stand for machines elsewhere
 REMOTE_NICE=${BENCH_REMOTE_NICE:-}
+# the CPUs split between the event loop's side and the rest (taskset)
+LOOP_CPU=${BENCH_LOOP_CPU:-}
+OTHER_CPU=${BENCH_OTHER_CPU:-}
 USER_=${BENCH_USER:-www-data}
 
 KEY=BenchAppKey
@@ -139,6 +146,15 @@ trap 'exit 143' TERM
 
 
 
+if [ -n "$LOOP_CPU$OTHER_CPU" ] && [ -z "$LOOP_CPU" -o -z "$OTHER_CPU" ]; then
+    die "BENCH_LOOP_CPU and BENCH_OTHER_CPU go together"
+fi
+
+# pin PID CPUS: every thread of PID on CPUS
+pin() {
+    taskset -a -p -c "$2" "$1" > /dev/null
+}
+
 rm -rf "$WORK"
 mkdir -p "$WORK/upstream" "$WORK/app" "$WORK/gateway" "$WORK/mock/files"
 # A private copy: a rebuild during the run must not touch the loaded code.
@@ -150,6 +166,7 @@ cp "$WORK/secret" "$WORK/gateway/secret"
 
 # --- the mock QCC ------------------------------------------------------------
 
+${OTHER_CPU:+taskset -c $OTHER_CPU} \
 ${REMOTE_NICE:+nice -n $REMOTE_NICE} "$MOCK" --port 0 --port-file "$WORK/mock/port" --pid-file "$WORK/mock/pid" \
     --account "$KEY:$WORK/secret" --files-dir "$WORK/mock/files" \
     --log "$WORK/mock/mock.log" --record-limit 20000 \
@@ -228,8 +245,14 @@ EOF
 
 start_nginx upstream "$WORK/upstream" "$UP"
 PIDS+=("$NGINX_PID")
+if [ -n "$LOOP_CPU" ]; then
+    for p in $(pgrep -P "${PIDS[-1]}") "${PIDS[-1]}"; do pin "$p" "$LOOP_CPU"; done
+fi
 start_nginx app "$WORK/app" "$APP"
 PIDS+=("$NGINX_PID")
+if [ -n "$OTHER_CPU" ]; then
+    for p in $(pgrep -P "${PIDS[-1]}") "${PIDS[-1]}"; do pin "$p" "$OTHER_CPU"; done
+fi
 if [ -n "$REMOTE_NICE" ]; then
     for p in $(pgrep -P "${PIDS[-1]}") "${PIDS[-1]}"; do
         renice -n "$REMOTE_NICE" -p "$p" >/dev/null
@@ -322,6 +345,21 @@ gw_start() {
     chown "$USER_" "$GWD/journal" "$GWD/spool" "$GWD/tmp"
     start_nginx gateway "$GWD" "$GW"
     GW_PID=$NGINX_PID
+    if [ -n "$LOOP_CPU" ]; then
+        # an experiment: the event loop on its own side, its pool's
+        # threads with the mock and the app
+        local w t
+        for w in $(pgrep -P "$GW_PID"); do
+            for t in /proc/"$w"/task/*; do
+                t=${t##*/}
+                if [ "$t" = "$w" ]; then
+                    taskset -p -c "$LOOP_CPU" "$t" > /dev/null
+                else
+                    taskset -p -c "$OTHER_CPU" "$t" > /dev/null
+                fi
+            done
+        done
+    fi
     if [ -n "$POOL_NICE" ]; then
         # an experiment: the workers' threads but the event loop niced
         local w t
@@ -475,6 +513,7 @@ EOF
 
 # probe SECS: starts wrk in the background (WRK_PID), output to probe.out
 probe_start() {
+    ${LOOP_CPU:+taskset -c $LOOP_CPU} \
     wrk -t1 -c"$PROBE_CONNS" -d"$1" --latency -s "$WORK/probe.lua" \
         "http://127.0.0.1:$GW/sign/$REQ" -- "$PROBE_DELAY" \
         > "$WORK/probe.out" 2>&1 &
@@ -657,6 +696,7 @@ mkdir -p "$OUT"
     echo "app that reads every byte. Small pushes: the mock's push_many, $SMALL_CONC at a"
     echo "time; the mock (Python) serves every download. Gateway worker_processes"
     echo "$WORKERS, sendfile $SENDFILE, thread pool ${POOL_THREADS:-default (32 threads)}, unpack pool ${UNPACK_POOL:-shared}${POOL_NICE:+ reniced to $POOL_NICE}, qcc_fetch concurrency=$FETCH_CONC,"
+    [ -z "$LOOP_CPU" ] || echo "CPUs split: the event loop, the probe and the upstream on $LOOP_CPU; the pool's threads, the mock and the app on $OTHER_CPU;"
     echo "spool and journal on"
     echo "$(df -PT "$GWD" | awk 'NR == 2 { print $2 }') ($(df -P "$GWD" | awk 'NR == 2 { print $1 }')); a fresh gateway (journal, zone, spool) per round;"
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1))"
