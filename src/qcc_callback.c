@@ -208,11 +208,22 @@ qcc_callback_unescape(const unsigned char *src, size_t len,
  */
 
 static int
-qcc_callback_name_equal(const unsigned char *a, const char *b, size_t len)
+qcc_callback_fold8_equal(const unsigned char *a, const char *b)
 {
-    size_t          i;
     uint64_t        x, y;
     const uint64_t  fold = 0x2020202020202020ULL;
+
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+
+    return (x | fold) == (y | fold);
+}
+
+
+static int
+qcc_callback_name_equal(const unsigned char *a, const char *b, size_t len)
+{
+    size_t  i;
 
     if (len < 8) {
         for (i = 0; i < len; i++) {
@@ -224,25 +235,15 @@ qcc_callback_name_equal(const unsigned char *a, const char *b, size_t len)
         return 1;
     }
 
-    for (i = 0; i + 8 <= len; i += 8) {
-        memcpy(&x, a + i, 8);
-        memcpy(&y, b + i, 8);
+    /* the last eight bytes, overlapping the block before them if need be */
 
-        if ((x | fold) != (y | fold)) {
+    for (i = 0; i + 8 < len; i += 8) {
+        if (!qcc_callback_fold8_equal(a + i, b + i)) {
             return 0;
         }
     }
 
-    if (i < len) {
-        memcpy(&x, a + len - 8, 8);
-        memcpy(&y, b + len - 8, 8);
-
-        if ((x | fold) != (y | fold)) {
-            return 0;
-        }
-    }
-
-    return 1;
+    return qcc_callback_fold8_equal(a + len - 8, b + len - 8);
 }
 
 
