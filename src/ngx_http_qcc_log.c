@@ -218,6 +218,9 @@ ngx_http_qcc_log_init_process(void)
                     ngx_log_pid, ngx_log_tid);
 
     ngx_http_qcc_log_prefix_len = p - ngx_http_qcc_log_prefix;
+
+    ngx_http_qcc_log_flush_event.handler = ngx_http_qcc_log_flush_handler;
+    ngx_http_qcc_log_flush_event.log = ngx_cycle->log;
 }
 
 
@@ -347,8 +350,6 @@ ngx_http_qcc_log_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf,
     ev = &ngx_http_qcc_log_flush_event;
 
     if (!ev->posted) {
-        ev->handler = ngx_http_qcc_log_flush_handler;
-        ev->log = ngx_cycle->log;
         ngx_post_event(ev, &ngx_posted_events);
     }
 }
